@@ -1,0 +1,171 @@
+"""Cleaning shared by make-dataset and predict.
+
+Types, whitespace, the vintage from the title, and a reason for every row that
+cannot be used.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import (
+    ID_COLUMN,
+    INPUT_COLUMNS,
+    POINTS_MAX,
+    POINTS_MIN,
+    PRICE_MAX,
+    STRING_COLUMNS,
+    TARGET,
+)
+
+#: Column of a rejects file that says why the row was set aside.
+REASON = "reject_reason"
+
+#: Vintage years accepted from titles.
+VINTAGE_MIN = 1900
+VINTAGE_MAX = datetime.date.today().year + 1
+
+_YEAR = r"\b((?:19|20)\d{2})\b"
+
+#: Column names a CSV may use for its unnamed index column.
+INDEX_ALIASES = ("", "Unnamed: 0", ID_COLUMN)
+
+
+def id_column_of(columns: list[str]) -> str | None:
+    """Name of the CSV's index column, or None when it has none.
+
+    Parameters
+    ----------
+    columns : list of str
+        Header as pandas read it.
+
+    Returns
+    -------
+    str or None
+    """
+    for name in INDEX_ALIASES:
+        if name in columns:
+            return name
+    return None
+
+
+def parse_vintage(title: pd.Series) -> pd.Series:
+    """The first plausible year in each title, as float (NaN when none).
+
+    Parameters
+    ----------
+    title : pandas.Series of str
+
+    Returns
+    -------
+    pandas.Series of float
+    """
+    years = pd.to_numeric(title.str.extract(_YEAR, expand=False), errors="coerce")
+    return years.where((years >= VINTAGE_MIN) & (years <= VINTAGE_MAX)).astype("float64")
+
+
+def split_bucket(description: pd.Series) -> np.ndarray:
+    """A bucket 0-99 per row from a hash of its normalised description.
+
+    The same review text always lands in the same bucket, whatever file or
+    partition it comes in, so duplicates never straddle splits and a row's
+    split never changes as the data grows.
+
+    Parameters
+    ----------
+    description : pandas.Series of str
+
+    Returns
+    -------
+    numpy.ndarray of int
+    """
+    out = np.empty(len(description), dtype=np.int64)
+    for i, text in enumerate(description.fillna("").to_numpy()):
+        key = " ".join(str(text).lower().split()).encode("utf-8", "surrogatepass")
+        out[i] = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 100
+    return out
+
+
+def clean_partition(
+    raw: pd.DataFrame, require_points: bool, first_id: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Type and tidy one partition of raw CSV rows; set aside those that cannot be used.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Rows as read from the CSV, all columns as strings.
+    require_points : bool
+        Whether a valid ``points`` (80-100) is required (training data) or
+        optional (data to score).
+    first_id : int, default 0
+        Id of the first row when the CSV has no index column.
+
+    Returns
+    -------
+    clean : pandas.DataFrame
+        Usable rows: ``id``, the input columns, ``vintage``.
+    rejects : pandas.DataFrame
+        The other rows, as read, with a ``reject_reason`` column.
+    """
+    df = raw.copy()
+    id_col = id_column_of(list(df.columns))
+    if id_col is None:
+        ids = pd.Series(np.arange(first_id, first_id + len(df)), index=df.index)
+    else:
+        ids = pd.to_numeric(df.pop(id_col), errors="coerce")
+    for col in INPUT_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    reason = pd.Series("", index=df.index, dtype="object")
+
+    def flag(mask: pd.Series, why: str) -> None:
+        # Keep the first reason found per row.
+        reason[mask & (reason == "")] = why
+
+    strings = {}
+    for col in STRING_COLUMNS:
+        s = df[col].astype("object").where(df[col].notna(), None)
+        s = s.map(lambda v: " ".join(v.split()) if isinstance(v, str) else None)
+        strings[col] = s.where(s != "", None)
+
+    flag(ids.isna(), "id not an integer")
+    flag(strings["description"].isna(), "description missing")
+
+    price_raw = df["price"].astype("object").map(
+        lambda v: v.strip() if isinstance(v, str) else v
+    )
+    price = pd.to_numeric(price_raw.replace("", None), errors="coerce").astype("float64")
+    flag(price.isna() & price_raw.notna() & (price_raw != ""), "price not a number")
+    flag((price < 0) | (price > PRICE_MAX), f"price outside 0-{PRICE_MAX:g}")
+
+    points_raw = df[TARGET].astype("object").map(
+        lambda v: v.strip() if isinstance(v, str) else v
+    )
+    points = pd.to_numeric(points_raw.replace("", None), errors="coerce").astype("float64")
+    if require_points:
+        flag(points.isna(), "points missing or not a number")
+    else:
+        flag(points.isna() & points_raw.notna() & (points_raw != ""), "points not a number")
+    flag((points < POINTS_MIN) | (points > POINTS_MAX), f"points outside {POINTS_MIN}-{POINTS_MAX}")
+
+    clean = pd.DataFrame({ID_COLUMN: ids}, index=df.index)
+    for col in INPUT_COLUMNS:
+        clean[col] = strings[col] if col in strings else None
+    clean[TARGET] = points
+    clean["price"] = price
+    clean["vintage"] = parse_vintage(clean["title"].fillna("").astype("object"))
+
+    bad = reason != ""
+    # Explicit string types, so every Parquet piece has the same schema even when
+    # a column is empty in one partition.
+    rejects = raw[bad].astype("string")
+    rejects[REASON] = reason[bad].astype("string")
+    clean = clean[~bad].copy()
+    clean[ID_COLUMN] = clean[ID_COLUMN].astype("int64")
+    clean[list(STRING_COLUMNS)] = clean[list(STRING_COLUMNS)].astype("string")
+    return clean, rejects

@@ -1,0 +1,250 @@
+"""`wine-pipeline`: one subcommand per pipeline step, plus `run` for the whole DAG.
+
+The command line is the contract: the local runner and the containers run
+exactly these commands.  Step modules are imported inside each command, so
+an image holds only what its step needs (download needs no Dask).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+
+log = logging.getLogger("pipeline")
+
+#: Errors that mean bad input or a missing prerequisite: reported in one line, exit 1.
+_USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pipeline.schema import SchemaError
+    from pipeline.steps.download import DownloadError
+
+    extra: list[type[BaseException]] = [SchemaError, DownloadError]
+    with contextlib.suppress(ImportError):  # the download image has no Dask
+        from pipeline.steps.make_dataset import TooManyRejects
+
+        extra.append(TooManyRejects)
+    return (*_USER_ERRORS, *extra)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn expected failures into a one-line error and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as err:
+            if isinstance(err, _user_errors()):
+                raise click.ClickException(str(err)) from err
+            raise
+
+    return wrapper
+
+
+scheduler_option = click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    metavar="ADDRESS",
+    help="Dask scheduler, e.g. tcp://dask-scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
+    "none: a LocalCluster sized to this machine).",
+)
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None) -> Iterator[None]:
+    from pipeline.cluster import dask_client
+
+    with dask_client(scheduler):
+        yield
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 99})
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.version_option(package_name="wine-pipeline")
+def cli(log_level: str) -> None:
+    """Predict wine ratings (80-100 points) from reviews: a Dask batch pipeline.
+
+    Steps, in order: download, make-dataset, train, evaluate; then predict scores new
+    wines. `run` runs the whole DAG through luigi.
+    """
+    logging.basicConfig(
+        level=log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.option("--source", required=True,
+              help="http(s) URL, a local CSV path, or synthetic:N[:SEED].")
+@click.option("--out-csv", required=True, type=click.Path(dir_okay=False),
+              help="Where the raw CSV is written (atomically).")
+@click.option("--timeout", default=30.0, show_default=True, help="Network timeout, seconds.")
+@friendly_errors
+def download(source: str, out_csv: str, timeout: float) -> None:
+    """Fetch the raw reviews CSV from SOURCE to OUT_CSV.
+
+    Without network, give a local file or synthetic:N instead of a URL.
+    """
+    from pipeline.steps.download import download as run
+
+    run(source, out_csv, timeout=timeout)
+
+
+@cli.command()
+@click.option("--rows", required=True, type=click.IntRange(min=1), help="Rows to generate.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--out-csv", required=True, type=click.Path(dir_okay=False),
+              help="Where the CSV is written (atomically).")
+@friendly_errors
+def generate(rows: int, seed: int, out_csv: str) -> None:
+    """Generate synthetic reviews with the input schema (deterministic per seed).
+
+    Rows are streamed in chunks, so ten million need little memory.
+    """
+    from pipeline.steps.generate import generate_csv
+
+    generate_csv(rows=rows, seed=seed, out_csv=out_csv)
+
+
+@cli.command("make-dataset")
+@click.option("--in-csv", required=True, type=click.Path(dir_okay=False),
+              help="Raw reviews CSV.")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False),
+              help="Data set directory: train/, valid/, test/, rejects/, stats.json, _SUCCESS.")
+@click.option("--blocksize", default="32MB", show_default=True,
+              help="CSV bytes per partition.")
+@click.option("--max-reject-share", default=0.05, show_default=True,
+              type=click.FloatRange(0, 1), help="Fail when more rows than this are unusable.")
+@scheduler_option
+@friendly_errors
+def make_dataset(in_csv: str, out_dir: str, blocksize: str, max_reject_share: float,
+                 scheduler: str | None) -> None:
+    """Clean the raw CSV and split it 80/10/10 into partitioned Parquet.
+
+    The split is a hash of the review text, so duplicates share a split and a row's
+    split never changes as the data grows. Unusable rows go to rejects/ with a reason.
+    """
+    from pipeline.steps.make_dataset import make_dataset as run
+
+    with _client(scheduler):
+        run(in_csv, out_dir, blocksize=blocksize, max_reject_share=max_reject_share)
+
+
+@cli.command()
+@click.option("--dataset-dir", required=True, type=click.Path(file_okay=False),
+              help="Output of make-dataset.")
+@click.option("--out-model", required=True, type=click.Path(dir_okay=False),
+              help="Model file (joblib), written atomically.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@scheduler_option
+@friendly_errors
+def train(dataset_dir: str, out_model: str, seed: int, scheduler: str | None) -> None:
+    """Train the rating model on train/, validate on valid/, save one model file.
+
+    Hashed text and category features are computed on the workers; an SGD regressor
+    is fitted incrementally (dask-ml) over shuffled partitions for several passes.
+    """
+    from pipeline.steps.train import train as run
+
+    with _client(scheduler):
+        run(dataset_dir, out_model, seed=seed)
+
+
+@cli.command()
+@click.option("--dataset-dir", required=True, type=click.Path(file_okay=False),
+              help="Output of make-dataset.")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="Output of train.")
+@click.option("--out-report", required=True, type=click.Path(dir_okay=False),
+              help="Self-contained HTML report, written atomically.")
+@scheduler_option
+@friendly_errors
+def evaluate(dataset_dir: str, model_path: str, out_report: str, scheduler: str | None) -> None:
+    """Score the test split against naive baselines and render the HTML report."""
+    from pipeline.steps.evaluate import evaluate as run
+
+    with _client(scheduler):
+        run(dataset_dir, model_path, out_report)
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="Output of train.")
+@click.option("--input", "input_csv", required=True, type=click.Path(dir_okay=False),
+              help="Wines to score (input schema; points may be absent).")
+@click.option("--output", "output_csv", required=True, type=click.Path(dir_okay=False),
+              help="CSV of id, predicted_points, reject_reason; written atomically.")
+@click.option("--blocksize", default="32MB", show_default=True,
+              help="CSV bytes per partition.")
+@scheduler_option
+@friendly_errors
+def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str,
+            scheduler: str | None) -> None:
+    """Predict the points of every wine in INPUT; unusable rows get a reason instead."""
+    from pipeline.steps.predict import predict as run
+
+    with _client(scheduler):
+        run(model_path, input_csv, output_csv, blocksize=blocksize)
+
+
+@cli.command()
+@click.option("--source", default=None,
+              help="http(s) URL, local CSV path or synthetic:N[:SEED] "
+              "(default: the challenge sample's address).")
+@click.option("--data-root", default="data_root", show_default=True,
+              type=click.Path(file_okay=False), help="Directory of every output.")
+@click.option("--runner", default="local", show_default=True,
+              type=click.Choice(["local", "docker"]),
+              help="local: each step a subprocess; docker: each step its own container.")
+@click.option("--luigi-url", default=None, envvar="LUIGI_URL",
+              help="Central luigid scheduler, e.g. http://luigid:8082 (default: in-process).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="luigi workers (tasks run at once).")
+@scheduler_option
+def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, workers: int,
+        scheduler: str | None) -> None:
+    """Run the whole DAG (download, make-dataset, train, evaluate) through luigi.
+
+    Complete outputs are not redone, so a second identical run does nothing. With the
+    local runner and no scheduler, one LocalCluster serves every step.
+    """
+    from pipeline.orchestration.tasks import run_pipeline
+    from pipeline.steps.download import DEFAULT_SOURCE
+
+    source = source or DEFAULT_SOURCE
+    data_root = os.path.abspath(data_root)
+    with contextlib.ExitStack() as stack:
+        if runner == "local" and not scheduler:
+            from pipeline.cluster import local_cluster
+
+            cluster = stack.enter_context(local_cluster())
+            scheduler = cluster.scheduler_address
+            log.info("LocalCluster for this run: %s (dashboard %s)", scheduler,
+                     cluster.dashboard_link)
+        ok, final = run_pipeline(source, data_root, runner=runner, scheduler=scheduler,
+                                 luigi_url=luigi_url, workers=workers)
+    if not ok:
+        raise click.ClickException("the pipeline failed; see the log above")
+    model = final.requires()["model"].output().path
+    click.echo(f"model:  {model}")
+    click.echo(f"report: {final.output().path}")
+
+
+def main() -> None:
+    """Entry point of the ``wine-pipeline`` console script."""
+    cli(prog_name="wine-pipeline")
+
+
+if __name__ == "__main__":
+    main()

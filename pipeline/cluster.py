@@ -1,0 +1,72 @@
+"""Connect a step to a Dask cluster: the one named, or a LocalCluster sized to the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from distributed import Client, LocalCluster
+
+log = logging.getLogger(__name__)
+
+if not logging.getLogger().isEnabledFor(logging.DEBUG):
+    # distributed sets its loggers to INFO on import; its start/stop chatter would
+    # drown the step's own log.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+def local_cluster(n_workers: int | None = None, memory_limit: str | None = "auto") -> LocalCluster:
+    """Start a LocalCluster of single-threaded worker processes.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes; default one per CPU core.
+    memory_limit : str, optional
+        Per-worker memory limit passed to Dask (``"auto"`` shares the machine's memory).
+
+    Returns
+    -------
+    distributed.LocalCluster
+        A running cluster; close it when done.
+    """
+    # One thread per process: hashing and SGD hold the GIL, so processes are what scale.
+    return LocalCluster(
+        n_workers=n_workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=memory_limit,
+        dashboard_address=os.environ.get("WINE_PIPELINE_DASHBOARD", ":0"),
+    )
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None) -> Iterator[Client]:
+    """Yield a Dask client for one step.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Scheduler address such as ``tcp://dask-scheduler:8786``. Defaults to
+        ``$DASK_SCHEDULER_ADDRESS``; when neither is set a LocalCluster is
+        started for the duration of the block.
+
+    Yields
+    ------
+    distributed.Client
+        Connected client.
+    """
+    address = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if address:
+        log.info("connecting to Dask scheduler %s", address)
+        with Client(address, timeout="60s") as client:
+            yield client
+        return
+    with local_cluster() as cluster, Client(cluster) as client:
+        log.info("started a LocalCluster: %s, dashboard %s", cluster.scheduler_address,
+                 client.dashboard_link)
+        yield client

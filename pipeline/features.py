@@ -1,0 +1,313 @@
+"""Stateless hashed features, computed one partition at a time.
+
+Text and categories are hashed, so there is no vocabulary to fit and unseen
+categories in new data are fine.  The only learned state is the scaling of
+the few numeric columns, which :func:`numeric_stats` computes on the
+training split and :class:`FeatureSpec` carries inside the model file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from pipeline.schema import CATEGORY_COLUMNS
+
+#: Numeric columns derived by :func:`numeric_frame`, in matrix order.
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "log_price",
+    "log_price_sq",
+    "price_missing",
+    "vintage",
+    "vintage_missing",
+    "log_description_words",
+)
+
+_WORD = re.compile(r"\S+")
+
+
+def numeric_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Derive the raw (unscaled) numeric features of a cleaned partition.
+
+    Missing values stay NaN here; :meth:`FeatureSpec.transform` fills them with the
+    training mean, and the ``*_missing`` flags carry the fact that they were missing.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cleaned rows with ``price``, ``vintage`` and ``description``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One float column per name in :data:`NUMERIC_FEATURES`.
+    """
+    price = pd.to_numeric(df["price"], errors="coerce").astype("float64")
+    log_price = np.log1p(price.clip(lower=0))
+    vintage = pd.to_numeric(df["vintage"], errors="coerce").astype("float64")
+    words = df["description"].fillna("").str.count(_WORD.pattern).astype("float64")
+    return pd.DataFrame(
+        {
+            "log_price": log_price,
+            "log_price_sq": log_price**2,
+            "price_missing": price.isna().astype("float64"),
+            "vintage": vintage,
+            "vintage_missing": vintage.isna().astype("float64"),
+            "log_description_words": np.log1p(words),
+        },
+        index=df.index,
+    )
+
+
+def numeric_stats(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Partial sums of the numeric features, to be added across partitions.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Output of :func:`numeric_frame` for one partition.
+
+    Returns
+    -------
+    dict
+        ``count``, ``sum`` and ``sumsq`` over non-missing values, per column.
+    """
+    values = frame[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    return {
+        "count": present.sum(axis=0).astype("float64"),
+        "sum": filled.sum(axis=0),
+        "sumsq": (filled**2).sum(axis=0),
+    }
+
+
+def combine_stats(parts: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Turn per-partition sums into the mean and standard deviation of each feature.
+
+    Parameters
+    ----------
+    parts : list of dict
+        Outputs of :func:`numeric_stats`.
+
+    Returns
+    -------
+    mean, std : numpy.ndarray
+        Per feature; a constant or empty feature gets std 1 so scaling is a no-op.
+    """
+    count = sum(p["count"] for p in parts)
+    total = sum(p["sum"] for p in parts)
+    sumsq = sum(p["sumsq"] for p in parts)
+    safe = np.maximum(count, 1.0)
+    mean = total / safe
+    var = np.maximum(sumsq / safe - mean**2, 0.0)
+    std = np.sqrt(var)
+    std[std < 1e-12] = 1.0
+    return mean, std
+
+
+@dataclasses.dataclass
+class FeatureSpec:
+    """How a cleaned row becomes a sparse feature vector.
+
+    Parameters
+    ----------
+    text_features : int
+        Hash space of the description's words and bigrams.
+    title_features : int
+        Hash space of the title's words and bigrams.
+    category_features : int
+        Hash space of the ``column=value`` category tokens.
+    bin_features : int
+        Hash space of the binned tokens (price band, length band, taster by price band)
+        that let a linear model bend with price.
+    title_weight, category_weight, bin_weight, numeric_weight : float
+        Block weights, so one regularisation strength suits every block.
+    numeric_mean, numeric_std : list of float
+        Scaling of :data:`NUMERIC_FEATURES`, learned on the training split.
+    """
+
+    text_features: int = 2**20
+    title_features: int = 2**18
+    category_features: int = 2**18
+    bin_features: int = 2**16
+    title_weight: float = 0.3
+    category_weight: float = 0.3
+    bin_weight: float = 0.2
+    numeric_weight: float = 1.0
+    numeric_mean: list[float] = dataclasses.field(
+        default_factory=lambda: [0.0] * len(NUMERIC_FEATURES)
+    )
+    numeric_std: list[float] = dataclasses.field(
+        default_factory=lambda: [1.0] * len(NUMERIC_FEATURES)
+    )
+
+    @property
+    def n_features(self) -> int:
+        """Width of the feature matrix."""
+        return (
+            self.text_features
+            + self.title_features
+            + self.category_features
+            + self.bin_features
+            + len(NUMERIC_FEATURES)
+        )
+
+    def _text_hasher(self, n: int) -> HashingVectorizer:
+        return HashingVectorizer(
+            n_features=n,
+            ngram_range=(1, 2),
+            alternate_sign=False,
+            norm="l2",
+            dtype=np.float32,
+        )
+
+    def transform(self, df: pd.DataFrame) -> sp.csr_matrix:
+        """Build the sparse feature matrix of a cleaned partition.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Cleaned rows (output of make-dataset, or of the cleaning used by predict).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Shape ``(len(df), n_features)``, float32.
+        """
+        text = self._text_hasher(self.text_features).transform(
+            df["description"].fillna("").to_numpy()
+        )
+        title = self._text_hasher(self.title_features).transform(
+            df["title"].fillna("").to_numpy()
+        )
+        categories = FeatureHasher(
+            n_features=self.category_features,
+            input_type="string",
+            alternate_sign=False,
+            dtype=np.float32,
+        ).transform(category_tokens(df))
+        bins = FeatureHasher(
+            n_features=self.bin_features,
+            input_type="string",
+            alternate_sign=False,
+            dtype=np.float32,
+        ).transform(bin_tokens(df))
+        numeric = numeric_frame(df)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
+        mean = np.asarray(self.numeric_mean)
+        numeric = np.where(np.isnan(numeric), mean, numeric)
+        numeric = (numeric - mean) / np.asarray(self.numeric_std) * self.numeric_weight
+        return sp.hstack(
+            [
+                text,
+                title * self.title_weight,
+                categories * self.category_weight,
+                bins * self.bin_weight,
+                sp.csr_matrix(numeric.astype(np.float32)),
+            ],
+            format="csr",
+            dtype=np.float32,
+        )
+
+    def describe(self, index: int) -> str:
+        """Name the block a feature index belongs to (for importances).
+
+        Parameters
+        ----------
+        index : int
+            Column of the feature matrix.
+
+        Returns
+        -------
+        str
+            ``description``, ``title``, ``category``, ``bins`` or a numeric feature's name.
+        """
+        blocks = ("description", "title", "category", "bins")
+        sizes = (self.text_features, self.title_features, self.category_features,
+                 self.bin_features)
+        for name, end in zip(blocks, np.cumsum(sizes), strict=True):
+            if index < end:
+                return name
+        return NUMERIC_FEATURES[index - int(np.sum(sizes))]
+
+    def text_term_index(self, terms: list[str]) -> np.ndarray:
+        """Column of each description term (word or bigram) in the feature matrix.
+
+        Parameters
+        ----------
+        terms : list of str
+            Lower-case words or space-separated bigrams.
+
+        Returns
+        -------
+        numpy.ndarray
+            Column index per term.
+        """
+        index = np.zeros(len(terms), dtype=np.int64)
+        for n in (1, 2):
+            # Hashing is of the n-gram string alone, so a hasher of n-grams of exactly
+            # size n gives each term the column the training hasher gave it.
+            rows = [i for i, t in enumerate(terms) if len(t.split()) == n]
+            if rows:
+                hasher = self._text_hasher(self.text_features)
+                hasher.set_params(ngram_range=(n, n))
+                matrix = hasher.transform([terms[i] for i in rows])
+                index[rows] = np.asarray(matrix.argmax(axis=1)).ravel()
+        return index
+
+
+def category_tokens(df: pd.DataFrame) -> list[list[str]]:
+    """``column=value`` tokens of a partition's categories; missing values give no token.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with the columns of :data:`pipeline.schema.CATEGORY_COLUMNS` (absent ones skipped).
+
+    Returns
+    -------
+    list of list of str
+        One token list per row.
+    """
+    columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
+    values = df[columns].astype("object").to_numpy()
+    return [
+        [f"{col}={val}" for col, val in zip(columns, row, strict=True)
+         if isinstance(val, str) and val]
+        for row in values
+    ]
+
+
+def bin_tokens(df: pd.DataFrame) -> list[list[str]]:
+    """Band tokens: price band, description-length band, and taster within price band.
+
+    Fixed bands on a log scale, so nothing is learned and the tokens of a row
+    do not depend on the rest of the data.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``price``, ``description`` and ``taster_name``.
+
+    Returns
+    -------
+    list of list of str
+        One token list per row.
+    """
+    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
+    price_band = np.where(
+        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
+    ).astype(int)
+    words = df["description"].fillna("").str.count(_WORD.pattern).to_numpy(dtype="float64")
+    length_band = np.floor(np.log1p(words) * 4).astype(int)
+    tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
+    return [
+        [f"price_band={p}", f"length_band={n}", f"taster_price={t}|{p}"]
+        for p, n, t in zip(price_band, length_band, tasters.to_numpy(), strict=True)
+    ]

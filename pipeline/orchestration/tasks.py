@@ -1,0 +1,182 @@
+"""The luigi DAG: download -> make-dataset -> train -> evaluate.
+
+A task only builds its step's command line, hands it to the runner chosen by
+the ``runner`` parameter, and checks its single output.  Every output lives
+under ``<data-root>/<stage>/<run key>/``, the key naming the source, so a new
+source never reuses another's results and an identical rerun finds every
+target complete and does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import luigi
+
+from pipeline.atomic import SUCCESS_FLAG
+from pipeline.orchestration.runners import make_runner
+
+
+def run_key(source: str) -> str:
+    """A readable, unique folder name for a data source.
+
+    Parameters
+    ----------
+    source : str
+        As given to ``download``.
+
+    Returns
+    -------
+    str
+        E.g. ``wine_reviews_sample-1a2b3c4d``.
+    """
+    stem = re.sub(r"\.csv$", "", source.rstrip("/").split("/")[-1])
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:40] or "source"
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
+    return f"{stem}-{digest}"
+
+
+class StepTask(luigi.Task):
+    """A pipeline step run through a runner; subclasses say which step and arguments."""
+
+    source = luigi.Parameter(description="http(s) URL, local path or synthetic:N[:SEED]")
+    data_root = luigi.Parameter(description="Directory under which every output is written")
+    runner = luigi.ChoiceParameter(
+        choices=["local", "docker"], default="local", significant=False,
+        description="Where steps run: local subprocesses or one container per step",
+    )
+    scheduler = luigi.OptionalParameter(
+        default=None, significant=False, description="Dask scheduler address for the steps"
+    )
+
+    #: Subcommand of ``wine-pipeline``.
+    step: str = ""
+
+    # Containers and crashed workers are the usual cause of a failure here; one
+    # retry covers a lost worker without hiding a real bug.
+    retry_count = 1
+
+    def path(self, stage: str, name: str) -> Path:
+        """Where this run keeps ``name`` of ``stage``."""
+        return Path(self.data_root) / stage / run_key(self.source) / name
+
+    def arguments(self) -> list[str]:
+        """The step's arguments (without ``--scheduler``)."""
+        raise NotImplementedError
+
+    def run(self) -> None:
+        """Start the step through the runner and check that it produced its output."""
+        args = self.arguments()
+        if self.scheduler and self.step != "download":
+            args += ["--scheduler", self.scheduler]
+        make_runner(self.runner).run(self.step, args, self.task_id, self.set_status_message)
+        if not self.complete():
+            raise RuntimeError(f"{self.step} finished but its output {self.output().path} "
+                               "is missing")
+
+
+class Download(StepTask):
+    """Fetch the raw CSV."""
+
+    step = "download"
+
+    def output(self):  # noqa: D102
+        return luigi.LocalTarget(str(self.path("raw", "reviews.csv")))
+
+    def arguments(self):  # noqa: D102
+        return ["--source", self.source, "--out-csv", self.output().path]
+
+
+class MakeDataset(StepTask):
+    """Clean and split into partitioned Parquet."""
+
+    step = "make-dataset"
+
+    def requires(self):  # noqa: D102
+        return self.clone(Download)
+
+    def output(self):  # noqa: D102
+        return luigi.LocalTarget(str(self.path("dataset", SUCCESS_FLAG)))
+
+    @property
+    def dataset_dir(self) -> str:
+        """The data set directory (the output is its ``_SUCCESS`` flag)."""
+        return str(Path(self.output().path).parent)
+
+    def arguments(self):  # noqa: D102
+        return ["--in-csv", self.input().path, "--out-dir", self.dataset_dir]
+
+
+class Train(StepTask):
+    """Fit the model."""
+
+    step = "train"
+
+    def requires(self):  # noqa: D102
+        return self.clone(MakeDataset)
+
+    def output(self):  # noqa: D102
+        return luigi.LocalTarget(str(self.path("model", "model.joblib")))
+
+    def arguments(self):  # noqa: D102
+        return ["--dataset-dir", self.requires().dataset_dir, "--out-model", self.output().path]
+
+
+class Evaluate(StepTask):
+    """Score the test split and render the report."""
+
+    step = "evaluate"
+
+    def requires(self):  # noqa: D102
+        return {"dataset": self.clone(MakeDataset), "model": self.clone(Train)}
+
+    def output(self):  # noqa: D102
+        return luigi.LocalTarget(str(self.path("report", "report.html")))
+
+    def arguments(self):  # noqa: D102
+        return ["--dataset-dir", self.requires()["dataset"].dataset_dir,
+                "--model", self.input()["model"].path, "--out-report", self.output().path]
+
+
+def run_pipeline(
+    source: str,
+    data_root: str,
+    runner: str = "local",
+    scheduler: str | None = None,
+    luigi_url: str | None = None,
+    workers: int = 1,
+) -> tuple[bool, Evaluate]:
+    """Build the DAG up to the report and let luigi run what is not complete.
+
+    Parameters
+    ----------
+    source : str
+        Data source for ``download``.
+    data_root : str
+        Directory of all outputs.
+    runner : {"local", "docker"}
+        How each step is started.
+    scheduler : str, optional
+        Dask scheduler address given to every Dask step.
+    luigi_url : str, optional
+        Central luigid (e.g. ``http://luigid:8082``); default a local scheduler.
+    workers : int, default 1
+        luigi worker processes.
+
+    Returns
+    -------
+    ok : bool
+        Whether every task succeeded (or was already complete).
+    task : Evaluate
+        The final task, whose requirements name every output.
+    """
+    final = Evaluate(source=source, data_root=data_root, runner=runner, scheduler=scheduler)
+    options: dict = {"workers": workers, "detailed_summary": True}
+    if luigi_url:
+        options["scheduler_url"] = luigi_url
+    else:
+        options["local_scheduler"] = True
+    result = luigi.build([final], **options)
+    return result.scheduling_succeeded and result.status.name.startswith("SUCCESS"), final

@@ -1,0 +1,181 @@
+"""evaluate: score the test split on the workers, compare with naive baselines, render the report.
+
+Metrics are computed from additive sums over all test rows; the figures use
+a capped, evenly spread sample of the predictions, so the client never holds
+the whole test split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import default_client
+from sklearn.feature_extraction.text import CountVectorizer
+
+from pipeline.features import numeric_frame
+from pipeline.metrics import add_sums, error_sums, metrics_from_sums
+from pipeline.model import WineModel, load_model
+from pipeline.schema import ID_COLUMN, TARGET
+from pipeline.steps.make_dataset import STATS_FILE
+from pipeline.steps.train import require_dataset
+
+log = logging.getLogger(__name__)
+
+#: Most test rows kept for the report's figures.
+REPORT_SAMPLE_ROWS = 100_000
+
+#: Columns of the report's predictions table.
+REPORT_COLUMNS = (ID_COLUMN, TARGET, "predicted_points", "baseline_mean", "baseline_price",
+                  "price", "country", "province", "variety", "winery", "taster_name",
+                  "title", "description")
+
+#: Words shown as pushing a prediction up and down, each way.
+TOP_TERMS = 20
+
+
+def _price_sums(df: pd.DataFrame) -> np.ndarray:
+    x = numeric_frame(df)["log_price"].to_numpy()
+    y = df[TARGET].to_numpy(dtype="float64")
+    has = ~np.isnan(x)
+    x, y = x[has], y[has]
+    return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (x * y).sum()])
+
+
+def fit_price_baseline(train_dir: Path) -> tuple[float, float]:
+    """Least-squares line of points on log price over the training split.
+
+    Parameters
+    ----------
+    train_dir : pathlib.Path
+
+    Returns
+    -------
+    intercept, slope : float
+    """
+    parts = dd.read_parquet(str(train_dir), columns=[TARGET, "price", "description"]).to_delayed()
+    n, sx, sy, sxx, sxy = np.sum(
+        dask.compute(*[dask.delayed(_price_sums)(p) for p in parts]), axis=0
+    )
+    if n < 2 or n * sxx - sx * sx <= 0:
+        return (sy / n if n else math.nan), 0.0
+    slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+    return (sy - slope * sx) / n, slope
+
+
+def _score_test_partition(
+    df: pd.DataFrame, model: WineModel, price_line: tuple[float, float], step: int
+) -> tuple[dict, dict, dict, pd.DataFrame]:
+    y = df[TARGET].to_numpy(dtype="float64")
+    pred = model.predict_frame(df)
+    mean_pred = np.full(len(df), model.target_mean)
+    log_price = numeric_frame(df)["log_price"].to_numpy()
+    price_pred = np.where(np.isnan(log_price), model.target_mean,
+                          price_line[0] + price_line[1] * np.nan_to_num(log_price))
+    sample = df.assign(predicted_points=pred, baseline_mean=mean_pred,
+                       baseline_price=price_pred).iloc[::step]
+    return (error_sums(y, pred), error_sums(y, mean_pred), error_sums(y, price_pred),
+            sample[list(REPORT_COLUMNS)])
+
+
+def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS) -> pd.DataFrame:
+    """The description words and bigrams with the largest positive and negative weights.
+
+    Hashing keeps no vocabulary, so the terms are those found in ``descriptions``,
+    mapped to their hashed columns.
+
+    Parameters
+    ----------
+    model : WineModel
+        A linear model (with ``coef_``).
+    descriptions : pandas.Series of str
+        Texts to take candidate terms from.
+    top : int
+        Terms each way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``term`` and ``weight``, largest first; empty when the model is not linear.
+    """
+    coef = getattr(model.estimator, "coef_", None)
+    texts = descriptions.dropna().astype(str)
+    if coef is None or len(texts) < 5:
+        return pd.DataFrame({"term": [], "weight": []})
+    # Frequent terms only: a rare word's weight says little about wines in general.
+    min_df = max(3, int(0.003 * len(texts)))
+    vocab = CountVectorizer(ngram_range=(1, 2), min_df=min_df).fit(texts).get_feature_names_out()
+    if len(vocab) == 0:
+        return pd.DataFrame({"term": [], "weight": []})
+    weights = coef[model.spec.text_term_index(list(vocab))]
+    table = pd.DataFrame({"term": vocab, "weight": weights}).sort_values("weight")
+    picked = pd.concat([table.tail(top), table.head(top)]).drop_duplicates("term")
+    return picked.sort_values("weight", ascending=False).reset_index(drop=True)
+
+
+def evaluate(
+    dataset_dir: str | Path, model_path: str | Path, out_report: str | Path
+) -> dict:
+    """Score the test split, compare with baselines and render the HTML report.
+
+    Needs a connected Dask client (see :func:`pipeline.cluster.dask_client`).
+
+    Parameters
+    ----------
+    dataset_dir : str or pathlib.Path
+        Output of make-dataset.
+    model_path : str or pathlib.Path
+        Output of train.
+    out_report : str or pathlib.Path
+        HTML report, written atomically.
+
+    Returns
+    -------
+    dict
+        The metrics written beside the report's figures.
+    """
+    from pipeline.report.render import render_report
+
+    dataset = require_dataset(dataset_dir)
+    model = load_model(model_path)
+    counts = json.loads((dataset / STATS_FILE).read_text())
+    step = max(1, math.ceil(counts.get("test", 0) / REPORT_SAMPLE_ROWS))
+
+    price_line = fit_price_baseline(dataset / "train")
+    client = default_client()
+    [model_future] = client.scatter([model], broadcast=True)
+    parts = dd.read_parquet(str(dataset / "test")).to_delayed()
+    results = dask.compute(*[
+        dask.delayed(_score_test_partition)(p, model_future, price_line, step) for p in parts
+    ])
+    if not results or sum(r[0]["n"] for r in results) == 0:
+        raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
+    metrics = {
+        "model": {"name": model.metadata.get("model", "model"),
+                  **metrics_from_sums(add_sums([r[0] for r in results]))},
+        "baselines": {
+            "mean": metrics_from_sums(add_sums([r[1] for r in results])),
+            "price_only": metrics_from_sums(add_sums([r[2] for r in results])),
+        },
+        "rows": {k: counts.get(k, 0) for k in ("input", "train", "valid", "test", "rejected")},
+        "price_baseline": {"intercept": price_line[0], "slope_per_log_price": price_line[1]},
+        "model_info": model.metadata,
+    }
+    sample = pd.concat([r[3] for r in results], ignore_index=True)
+    log.info("test metrics: %s", json.dumps(metrics["model"]))
+    with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx:
+        context = Path(ctx)
+        sample.to_parquet(context / "predictions.parquet", index=False)
+        (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        word_weights(model, sample["description"]).to_csv(context / "word_weights.csv",
+                                                          index=False)
+        render_report(context, Path(out_report))
+    log.info("report written to %s", out_report)
+    return metrics

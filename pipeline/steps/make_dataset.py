@@ -1,0 +1,143 @@
+"""make-dataset: raw CSV -> cleaned, split, partitioned Parquet (train/, valid/, test/).
+
+Each partition is read, cleaned, split and written by a worker; only row
+counts come back to the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import dask
+import pandas as pd
+
+from pipeline.atomic import atomic_dir
+from pipeline.cleaning import REASON, clean_partition, split_bucket
+from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_strings
+from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
+
+log = logging.getLogger(__name__)
+
+#: Upper bounds of the hash buckets (0-99) of each split: 80 / 10 / 10.
+SPLIT_EDGES = {"train": 80, "valid": 90, "test": 100}
+
+#: Name of the statistics file written beside the splits.
+STATS_FILE = "stats.json"
+
+
+class TooManyRejects(RuntimeError):
+    """More rows were unusable than the allowed share."""
+
+
+def assign_split(clean: pd.DataFrame) -> pd.Series:
+    """Name of the split of each cleaned row, from a hash of its description.
+
+    Parameters
+    ----------
+    clean : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.Series of str
+    """
+    bucket = split_bucket(clean["description"])
+    names = pd.Series("test", index=clean.index, dtype="object")
+    names[bucket < SPLIT_EDGES["valid"]] = "valid"
+    names[bucket < SPLIT_EDGES["train"]] = "train"
+    return names
+
+
+def write_partition(raw: pd.DataFrame, number: int, out_dir: str) -> dict[str, int]:
+    """Clean one raw partition and write its pieces of every split and its rejects.
+
+    Every piece is written even when empty, so every split directory exists and
+    carries the schema.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        A partition of the CSV, all strings.
+    number : int
+        Partition number, used in file names so outputs are ordered and stable.
+    out_dir : str
+        Directory holding one sub-directory per split.
+
+    Returns
+    -------
+    dict
+        Row counts: ``input``, each split, and ``rejected`` plus one ``reason:...`` per reason.
+    """
+    clean, rejects = clean_partition(raw, require_points=True)
+    split = assign_split(clean)
+    counts = {"input": len(raw), "rejected": len(rejects)}
+    name = f"part.{number:05d}.parquet"
+    for s in SPLITS:
+        piece = clean[split == s]
+        piece.to_parquet(Path(out_dir, s, name), index=False)
+        counts[s] = len(piece)
+    rejects.to_parquet(Path(out_dir, REJECTS, name), index=False)
+    for reason, n in rejects[REASON].value_counts().items():
+        counts[f"reason:{reason}"] = int(n)
+    return counts
+
+
+def make_dataset(
+    in_csv: str | Path,
+    out_dir: str | Path,
+    blocksize: str | int = DEFAULT_BLOCKSIZE,
+    max_reject_share: float = 0.05,
+) -> dict[str, int]:
+    """Build the data set directory from a raw CSV.
+
+    Parameters
+    ----------
+    in_csv : str or pathlib.Path
+        Raw reviews.
+    out_dir : str or pathlib.Path
+        Output directory: ``train/``, ``valid/``, ``test/``, ``rejects/``,
+        ``stats.json`` and ``_SUCCESS``; replaced atomically.
+    blocksize : str or int
+        CSV bytes per partition.
+    max_reject_share : float, default 0.05
+        Fail when a larger share of the rows is unusable.
+
+    Returns
+    -------
+    dict
+        Row counts (see :func:`write_partition`), summed over partitions.
+
+    Raises
+    ------
+    pipeline.schema.SchemaError
+        When the CSV lacks a required column or cannot be read.
+    TooManyRejects
+        When the rejected share exceeds ``max_reject_share``.
+    """
+    ddf = read_csv_strings(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize)
+    log.info("reading %s in %d partitions", in_csv, ddf.npartitions)
+    with atomic_dir(out_dir) as tmp:
+        for sub in (*SPLITS, REJECTS):
+            (tmp / sub).mkdir()
+        parts = ddf.to_delayed()
+        tasks = [
+            dask.delayed(write_partition)(part, i, str(tmp)) for i, part in enumerate(parts)
+        ]
+        totals: dict[str, int] = {}
+        for counts in dask.compute(*tasks):
+            for key, n in counts.items():
+                totals[key] = totals.get(key, 0) + n
+        kept = sum(totals.get(s, 0) for s in SPLITS)
+        if kept + totals["rejected"] != totals["input"]:
+            raise AssertionError(f"row accounting broken: {totals}")
+        share = totals["rejected"] / max(totals["input"], 1)
+        if share > max_reject_share:
+            reasons = {k: v for k, v in totals.items() if k.startswith("reason:")}
+            raise TooManyRejects(
+                f"{share:.1%} of {totals['input']} rows were unusable "
+                f"(allowed {max_reject_share:.1%}): {reasons}"
+            )
+        (tmp / STATS_FILE).write_text(json.dumps(totals, indent=2, sort_keys=True))
+    log.info("data set written to %s: %s", out_dir, totals)
+    return totals

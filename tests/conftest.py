@@ -1,0 +1,63 @@
+"""Shared fixtures: the real sample, a real Dask LocalCluster, a data set and a model built once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The challenge sample lives beside the checkout, never inside it.
+SAMPLE = ROOT.parent / "shared" / "data" / "wine_reviews_sample.csv"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `wine-pipeline ARGS` as the runners do, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=cwd, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> Path:
+    if not SAMPLE.is_file():
+        pytest.fail(f"the challenge sample is missing at {SAMPLE}")
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def client():
+    # Real worker processes, as in production; two, as many as the machine has cores.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(tmp_path_factory, client, sample_csv) -> Path:
+    from pipeline.steps.make_dataset import make_dataset
+
+    out = tmp_path_factory.mktemp("dataset") / "dataset"
+    make_dataset(sample_csv, out, blocksize="1MB")
+    return out
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory, client, dataset_dir) -> Path:
+    from pipeline.steps.train import train
+
+    out = tmp_path_factory.mktemp("model") / "model.joblib"
+    train(dataset_dir, out)
+    return out
+
+
+def read_split(dataset: Path, split: str) -> pd.DataFrame:
+    return pd.read_parquet(dataset / split)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from pipeline.steps.predict import predict
+
+
+@pytest.fixture()
+def inventory(tmp_path, sample_csv) -> pd.DataFrame:
+    df = pd.read_csv(sample_csv, index_col=0).head(300).drop(columns="points")
+    df.iloc[:20, df.columns.get_loc("country")] = "Atlantis"  # unseen countries
+    df.iloc[20:40, df.columns.get_loc("variety")] = "Nonexistent Grape"  # unseen varieties
+    df.iloc[40, df.columns.get_loc("description")] = None  # unusable
+    return df
+
+
+def test_scores_unseen_categories_without_points(tmp_path, client, model_path, inventory):
+    src = tmp_path / "inventory.csv"
+    inventory.to_csv(src)
+    out = tmp_path / "pred.csv"
+    result = predict(model_path, src, out, blocksize="40KB")
+    scored = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert result == {"rows": 300, "rejected": 1}
+    assert list(scored.columns) == ["id", "predicted_points", "reject_reason"]
+    assert scored["id"].tolist() == inventory.index.tolist()  # input order and ids kept
+    good = scored.drop(index=40)
+    assert good["predicted_points"].between(80, 100).all()
+    assert good["predicted_points"].iloc[:40].std() > 0.5  # unseen categories still scored
+    assert pd.isna(scored.loc[40, "predicted_points"])
+    assert scored.loc[40, "reject_reason"] == "description missing"
+
+
+def test_file_without_index_column_gets_row_numbers(tmp_path, client, model_path, inventory):
+    src = tmp_path / "noindex.csv"
+    inventory.to_csv(src, index=False)
+    out = tmp_path / "pred.csv"
+    predict(model_path, src, out, blocksize="40KB")
+    scored = pd.read_csv(out)
+    assert scored["id"].tolist() == list(range(300))
+
+
+def test_cli_predict(tmp_path, model_path, inventory):
+    src = tmp_path / "inventory.csv"
+    inventory.head(50).to_csv(src)
+    out = tmp_path / "pred.csv"
+    result = run_cli("predict", "--model", str(model_path), "--input", str(src),
+                     "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(out)) == 50
+
+
+def test_predict_is_deterministic(tmp_path, client, model_path, inventory):
+    src = tmp_path / "inventory.csv"
+    inventory.to_csv(src)
+    predict(model_path, src, tmp_path / "a.csv")
+    predict(model_path, src, tmp_path / "b.csv", blocksize="30KB")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
