@@ -173,6 +173,8 @@ def run_pipeline(
         The final task, whose requirements name every output.
     """
     final = Evaluate(source=source, data_root=data_root, runner=runner, scheduler=scheduler)
+    # The CLI has configured logging already; luigi's own set-up would print every line twice.
+    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
     options: dict = {"workers": workers, "detailed_summary": True}
     if luigi_url:
         options["scheduler_url"] = luigi_url

@@ -20,7 +20,6 @@ import pandas as pd
 from distributed import default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
-from pipeline.features import numeric_frame
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, load_model
 from pipeline.schema import ID_COLUMN, TARGET
@@ -41,8 +40,12 @@ REPORT_COLUMNS = (ID_COLUMN, TARGET, "predicted_points", "baseline_mean", "basel
 TOP_TERMS = 20
 
 
+def _log_price(df: pd.DataFrame) -> np.ndarray:
+    return np.log1p(df["price"].to_numpy(dtype="float64").clip(0))
+
+
 def _price_sums(df: pd.DataFrame) -> np.ndarray:
-    x = numeric_frame(df)["log_price"].to_numpy()
+    x = _log_price(df)
     y = df[TARGET].to_numpy(dtype="float64")
     has = ~np.isnan(x)
     x, y = x[has], y[has]
@@ -60,7 +63,7 @@ def fit_price_baseline(train_dir: Path) -> tuple[float, float]:
     -------
     intercept, slope : float
     """
-    parts = dd.read_parquet(str(train_dir), columns=[TARGET, "price", "description"]).to_delayed()
+    parts = dd.read_parquet(str(train_dir), columns=[TARGET, "price"]).to_delayed()
     n, sx, sy, sxx, sxy = np.sum(
         dask.compute(*[dask.delayed(_price_sums)(p) for p in parts]), axis=0
     )
@@ -76,7 +79,7 @@ def _score_test_partition(
     y = df[TARGET].to_numpy(dtype="float64")
     pred = model.predict_frame(df)
     mean_pred = np.full(len(df), model.target_mean)
-    log_price = numeric_frame(df)["log_price"].to_numpy()
+    log_price = _log_price(df)
     price_pred = np.where(np.isnan(log_price), model.target_mean,
                           price_line[0] + price_line[1] * np.nan_to_num(log_price))
     sample = df.assign(predicted_points=pred, baseline_mean=mean_pred,
