@@ -151,7 +151,8 @@ def clean_partition(
         flag(points.isna(), "points missing or not a number")
     else:
         flag(points.isna() & points_raw.notna() & (points_raw != ""), "points not a number")
-    flag((points < POINTS_MIN) | (points > POINTS_MAX), f"points outside {POINTS_MIN}-{POINTS_MAX}")
+    flag((points < POINTS_MIN) | (points > POINTS_MAX),
+         f"points outside {POINTS_MIN}-{POINTS_MAX}")
 
     clean = pd.DataFrame({ID_COLUMN: ids}, index=df.index)
     for col in INPUT_COLUMNS:

@@ -120,6 +120,10 @@ class FeatureSpec:
     ----------
     text_features : int
         Hash space of the description's words and bigrams.
+    char_features : int
+        Hash space of the description's character 4-grams (within words), which catch
+        word stems and spelling variants that whole words miss on small data.  4-grams
+        alone score as well as 3- to 5-grams on validation at a third of the size.
     title_features : int
         Hash space of the title's words and bigrams.
     category_features : int
@@ -127,16 +131,18 @@ class FeatureSpec:
     bin_features : int
         Hash space of the binned tokens (price band, length band, taster by price band)
         that let a linear model bend with price.
-    title_weight, category_weight, bin_weight, numeric_weight : float
+    char_weight, title_weight, category_weight, bin_weight, numeric_weight : float
         Block weights, so one regularisation strength suits every block.
     numeric_mean, numeric_std : list of float
         Scaling of :data:`NUMERIC_FEATURES`, learned on the training split.
     """
 
     text_features: int = 2**20
+    char_features: int = 2**20
     title_features: int = 2**18
     category_features: int = 2**18
     bin_features: int = 2**16
+    char_weight: float = 1.0
     title_weight: float = 0.3
     category_weight: float = 0.3
     bin_weight: float = 0.2
@@ -153,6 +159,7 @@ class FeatureSpec:
         """Width of the feature matrix."""
         return (
             self.text_features
+            + self.char_features
             + self.title_features
             + self.category_features
             + self.bin_features
@@ -181,9 +188,16 @@ class FeatureSpec:
         scipy.sparse.csr_matrix
             Shape ``(len(df), n_features)``, float32.
         """
-        text = self._text_hasher(self.text_features).transform(
-            df["description"].fillna("").to_numpy()
-        )
+        descriptions = df["description"].fillna("").to_numpy()
+        text = self._text_hasher(self.text_features).transform(descriptions)
+        chars = HashingVectorizer(
+            n_features=self.char_features,
+            analyzer="char_wb",
+            ngram_range=(4, 4),
+            alternate_sign=False,
+            norm="l2",
+            dtype=np.float32,
+        ).transform(descriptions)
         title = self._text_hasher(self.title_features).transform(
             df["title"].fillna("").to_numpy()
         )
@@ -206,6 +220,7 @@ class FeatureSpec:
         return sp.hstack(
             [
                 text,
+                chars * self.char_weight,
                 title * self.title_weight,
                 categories * self.category_weight,
                 bins * self.bin_weight,
@@ -226,11 +241,12 @@ class FeatureSpec:
         Returns
         -------
         str
-            ``description``, ``title``, ``category``, ``bins`` or a numeric feature's name.
+            The block's name (``description``, ``description_chars``, ``title``,
+            ``category``, ``bins``) or a numeric feature's name.
         """
-        blocks = ("description", "title", "category", "bins")
-        sizes = (self.text_features, self.title_features, self.category_features,
-                 self.bin_features)
+        blocks = ("description", "description_chars", "title", "category", "bins")
+        sizes = (self.text_features, self.char_features, self.title_features,
+                 self.category_features, self.bin_features)
         for name, end in zip(blocks, np.cumsum(sizes), strict=True):
             if index < end:
                 return name

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real sample, a real Dask LocalCluster, a data set and a model built once."""
+"""Shared fixtures: the real sample, a real Dask LocalCluster, a data set and a model."""
 
 from __future__ import annotations
 

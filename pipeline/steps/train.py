@@ -42,7 +42,7 @@ SGD_PARAMS = {
     "penalty": "l2",
     "alpha": 1e-5,
     "learning_rate": "constant",
-    "eta0": 0.05,
+    "eta0": 0.03,
     "average": True,
 }
 

@@ -1,0 +1,11 @@
+"""The evaluation report: a Pweave template, its plotting helpers and the renderer.
+
+Use :func:`pipeline.report.render.render_report` (re-exported here) to turn the
+context directory written by the ``evaluate`` step into one self-contained
+HTML file.  Importing this package is cheap: Pweave, matplotlib and seaborn are
+imported only when a report is rendered.
+"""
+
+from pipeline.report.render import CONTEXT_ENV, ReportError, render_report
+
+__all__ = ["CONTEXT_ENV", "ReportError", "render_report"]
