@@ -147,18 +147,25 @@ def make_dataset(in_csv: str, out_dir: str, blocksize: str, max_reject_share: fl
 @click.option("--out-model", required=True, type=click.Path(dir_okay=False),
               help="Model file (joblib), written atomically.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--model", "model_kind", default="auto", show_default=True,
+              type=click.Choice(["auto", "sgd", "lightgbm"]),
+              help="sgd: linear model on hashed features; lightgbm: LightGBM stacked on it; "
+              "auto: fit both, keep the better on validation.")
 @scheduler_option
 @friendly_errors
-def train(dataset_dir: str, out_model: str, seed: int, scheduler: str | None) -> None:
+def train(dataset_dir: str, out_model: str, seed: int, model_kind: str,
+          scheduler: str | None) -> None:
     """Train the rating model on train/, validate on valid/, save one model file.
 
     Hashed text and category features are computed on the workers; an SGD regressor
     is fitted incrementally (dask-ml) over shuffled partitions for several passes.
+    LightGBM (on the Dask cluster) is stacked on its out-of-fold text score. The kept
+    model's 80% prediction interval comes from its validation residuals.
     """
     from pipeline.steps.train import train as run
 
     with _client(scheduler):
-        run(dataset_dir, out_model, seed=seed)
+        run(dataset_dir, out_model, seed=seed, model_kind=model_kind)
 
 
 @cli.command()
@@ -184,7 +191,8 @@ def evaluate(dataset_dir: str, model_path: str, out_report: str, scheduler: str 
 @click.option("--input", "input_csv", required=True, type=click.Path(dir_okay=False),
               help="Wines to score (input schema; points may be absent).")
 @click.option("--output", "output_csv", required=True, type=click.Path(dir_okay=False),
-              help="CSV of id, predicted_points, reject_reason; written atomically.")
+              help="CSV of id, predicted_points, lower, upper (80% interval), "
+              "reject_reason; written atomically.")
 @click.option("--blocksize", default="32MB", show_default=True,
               help="CSV bytes per partition.")
 @scheduler_option

@@ -1,4 +1,14 @@
-"""The model file: feature spec, estimator and metadata in one joblib object."""
+"""The model file: everything needed to score a cleaned row, in one joblib object.
+
+Two kinds of model share one interface, :meth:`WineModel.predict_frame`:
+
+- :class:`SgdModel`, a linear model on the hashed features;
+- :class:`StackedGbmModel`, LightGBM on a few dense features plus the linear
+  model's text score (see :mod:`pipeline.gbm_features`).
+
+Both carry an 80% prediction interval: the 10th and 90th percentiles of the
+validation residuals (split conformal), added to each prediction.
+"""
 
 from __future__ import annotations
 
@@ -15,27 +25,30 @@ from pipeline.atomic import atomic_file
 from pipeline.features import FeatureSpec
 from pipeline.schema import POINTS_MAX, POINTS_MIN
 
+#: Share of wines the prediction interval is meant to cover.
+INTERVAL_COVERAGE = 0.8
+
 
 @dataclasses.dataclass
 class WineModel:
-    """A fitted rating predictor.
+    """Base of the fitted rating predictors.
 
-    Parameters
+    Attributes
     ----------
-    spec : FeatureSpec
-        How rows become features (with the scaling learned on train).
-    estimator : object
-        Fitted scikit-learn-style regressor on centred targets.
-    target_mean : float
-        Mean points of the training split, added back to predictions.
     metadata : dict
         Versions, rows, validation metrics, data fingerprint, time, parameters.
+    residual_quantiles : tuple of float
+        10th and 90th percentile of ``actual - predicted`` on the validation split.
     """
 
-    spec: FeatureSpec
-    estimator: Any
-    target_mean: float
-    metadata: dict = dataclasses.field(default_factory=dict)
+    metadata: dict = dataclasses.field(default_factory=dict, kw_only=True)
+    residual_quantiles: tuple[float, float] = dataclasses.field(
+        default=(-2.0, 2.0), kw_only=True
+    )
+
+    def predict_raw(self, df: pd.DataFrame) -> np.ndarray:
+        """Unclipped predictions of cleaned rows; subclasses implement it."""
+        raise NotImplementedError
 
     def predict_frame(self, df: pd.DataFrame) -> np.ndarray:
         """Predict the points of cleaned rows.
@@ -52,8 +65,36 @@ class WineModel:
         """
         if len(df) == 0:
             return np.empty(0, dtype="float64")
-        raw = self.estimator.predict(self.spec.transform(df)) + self.target_mean
-        return np.clip(raw, POINTS_MIN, POINTS_MAX).astype("float64")
+        return np.clip(self.predict_raw(df), POINTS_MIN, POINTS_MAX).astype("float64")
+
+    def predict_interval(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Predictions with their 80% interval.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Cleaned rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``predicted_points``, ``lower``, ``upper`` on ``df``'s index.
+        """
+        pred = self.predict_frame(df)
+        low, high = self.residual_quantiles
+        return pd.DataFrame(
+            {
+                "predicted_points": pred,
+                "lower": np.clip(pred + low, POINTS_MIN, POINTS_MAX),
+                "upper": np.clip(pred + high, POINTS_MIN, POINTS_MAX),
+            },
+            index=df.index,
+        )
+
+    @property
+    def kind(self) -> str:
+        """Short name of the model kind (``sgd`` or ``lightgbm``)."""
+        return self.metadata.get("model", type(self).__name__)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model atomically with joblib.
@@ -69,6 +110,28 @@ class WineModel:
         with atomic_file(path) as tmp:
             joblib.dump(self, tmp, compress=3)
         return Path(path)
+
+
+@dataclasses.dataclass
+class SgdModel(WineModel):
+    """A linear model on the hashed features.
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        How rows become features (with the scaling learned on train).
+    estimator : object
+        Fitted scikit-learn regressor on centred targets.
+    target_mean : float
+        Mean points of the training split, added back to predictions.
+    """
+
+    spec: FeatureSpec
+    estimator: Any
+    target_mean: float
+
+    def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
+        return self.estimator.predict(self.spec.transform(df)) + self.target_mean
 
 
 def load_model(path: str | os.PathLike) -> WineModel:
@@ -93,3 +156,31 @@ def load_model(path: str | os.PathLike) -> WineModel:
     if not isinstance(obj, WineModel):
         raise TypeError(f"{path} does not hold a wine-pipeline model ({type(obj).__name__})")
     return obj
+
+
+@dataclasses.dataclass
+class StackedGbmModel(WineModel):
+    """LightGBM on dense features and the linear model's text score.
+
+    Parameters
+    ----------
+    text_model : SgdModel
+        Linear model whose prediction is the GBM's ``text_score`` feature.
+    booster : lightgbm.Booster
+        Fitted on centred targets, with out-of-fold text scores on train.
+    best_iteration : int
+        Trees used, chosen on the validation split.
+    target_mean : float
+        Mean points of the training split.
+    """
+
+    text_model: SgdModel
+    booster: Any
+    best_iteration: int
+    target_mean: float
+
+    def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
+        from pipeline.gbm_features import gbm_frame
+
+        frame = gbm_frame(df, self.text_model.predict_raw(df))
+        return self.booster.predict(frame, num_iteration=self.best_iteration) + self.target_mean

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_cli
 
 STEPS = ["download", "generate", "make-dataset", "train", "evaluate", "predict", "run"]

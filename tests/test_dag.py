@@ -59,6 +59,10 @@ def test_model_from_the_sample_predicts_held_out_reviews(first_run, sample_csv):
     mean = regression_metrics(test["points"], np.full(len(test), model.target_mean))
     # The bar for unseen reviews is MAE < 1.35 (the mean scores about 2.45).
     assert ours["mae"] < 1.35, ours
+    # The default keeps whichever model validated better.
+    candidates = model.metadata["candidates_valid_mae"]
+    assert set(candidates) == {"sgd", "lightgbm"}
+    assert model.metadata["model"] == min(candidates, key=candidates.get)
     assert mean["mae"] > 2.0
 
 

@@ -23,12 +23,16 @@ def test_scores_unseen_categories_without_points(tmp_path, client, model_path, i
     result = predict(model_path, src, out, blocksize="40KB")
     scored = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert result == {"rows": 300, "rejected": 1}
-    assert list(scored.columns) == ["id", "predicted_points", "reject_reason"]
+    assert list(scored.columns) == ["id", "predicted_points", "lower", "upper",
+                                    "reject_reason"]
     assert scored["id"].tolist() == inventory.index.tolist()  # input order and ids kept
     good = scored.drop(index=40)
     assert good["predicted_points"].between(80, 100).all()
     assert good["predicted_points"].iloc[:40].std() > 0.5  # unseen categories still scored
-    assert pd.isna(scored.loc[40, "predicted_points"])
+    assert (good["lower"] <= good["predicted_points"]).all()
+    assert (good["predicted_points"] <= good["upper"]).all()
+    assert (good["upper"] - good["lower"]).between(2, 8).all()
+    assert scored.loc[40, ["predicted_points", "lower", "upper"]].isna().all()
     assert scored.loc[40, "reject_reason"] == "description missing"
 
 

@@ -6,8 +6,9 @@ from conftest import read_split
 
 from pipeline.features import FeatureSpec
 from pipeline.metrics import regression_metrics
-from pipeline.model import load_model
-from pipeline.steps.train import fit_sgd, n_epochs, require_dataset
+from pipeline.model import SgdModel, StackedGbmModel, load_model
+from pipeline.sgd import fit_sgd, n_epochs
+from pipeline.steps.train import require_dataset, train
 
 
 def test_model_file_holds_spec_estimator_and_metadata(model_path, dataset_dir):
@@ -57,3 +58,32 @@ def test_incomplete_dataset_is_refused(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match="_SUCCESS"):
         require_dataset(tmp_path)
+
+
+def test_interval_is_calibrated_on_validation(model_path, dataset_dir):
+    model = load_model(model_path)
+    low, high = model.residual_quantiles
+    assert low < 0 < high
+    valid = read_split(dataset_dir, "valid")
+    iv = model.predict_interval(valid)
+    inside = ((valid["points"] >= iv["lower"]) & (valid["points"] <= iv["upper"])).mean()
+    assert 0.75 <= inside <= 0.85
+    assert model.metadata["interval"]["coverage"] == 0.8
+
+
+def test_lightgbm_stacked_on_the_text_score(tmp_path, client, dataset_dir, model_path):
+    out = tmp_path / "gbm.joblib"
+    gbm = train(dataset_dir, out, model_kind="lightgbm")
+    assert isinstance(gbm, StackedGbmModel)
+    assert isinstance(gbm.text_model, SgdModel)
+    assert 1 <= gbm.best_iteration <= 2000
+    assert load_model(out).metadata["model"] == "lightgbm"
+    test = read_split(dataset_dir, "test")
+    ours = regression_metrics(test["points"], gbm.predict_frame(test))
+    linear = regression_metrics(test["points"], load_model(model_path).predict_frame(test))
+    assert ours["mae"] < 1.35
+    # Stacking must not be worse than the linear model it is built on (beyond noise).
+    assert ours["mae"] < linear["mae"] + 0.02
+    iv = gbm.predict_interval(test)
+    inside = ((test["points"] >= iv["lower"]) & (test["points"] <= iv["upper"])).mean()
+    assert 0.7 <= inside <= 0.9

@@ -129,5 +129,7 @@ def make_runner(name: str, **options) -> StepRunner:
         # Imported here so the local way needs no docker SDK.
         from pipeline.orchestration.docker_runner import DockerRunner
 
-        return DockerRunner(**options)
+        # Image tag, network, data root, ... come from the environment Compose sets
+        # (WINE_*); explicit options win.
+        return DockerRunner.from_env(**options)
     raise ValueError(f"unknown runner {name!r}; choose 'local' or 'docker'")

@@ -26,7 +26,7 @@ from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
 log = logging.getLogger(__name__)
 
 #: Columns of the predictions file.
-OUTPUT_COLUMNS = (ID_COLUMN, "predicted_points", REASON)
+OUTPUT_COLUMNS = (ID_COLUMN, "predicted_points", "lower", "upper", REASON)
 
 
 def score_partition(raw: pd.DataFrame, model: WineModel, first_id: int = 0) -> pd.DataFrame:
@@ -43,15 +43,17 @@ def score_partition(raw: pd.DataFrame, model: WineModel, first_id: int = 0) -> p
     Returns
     -------
     pandas.DataFrame
-        ``id``, ``predicted_points`` (empty for unusable rows) and ``reject_reason``.
+        ``id``, ``predicted_points`` with its 80% interval ``lower`` and ``upper``
+        (all empty for unusable rows) and ``reject_reason``.
     """
     clean, rejects = clean_partition(raw, require_points=False, first_id=first_id)
     id_col = id_column_of(list(raw.columns))
     ids = (raw[id_col].astype("object") if id_col is not None
            else pd.Series(np.arange(first_id, first_id + len(raw)), index=raw.index))
-    out = pd.DataFrame({ID_COLUMN: ids, "predicted_points": np.nan, REASON: ""},
-                       index=raw.index)
-    out.loc[clean.index, "predicted_points"] = np.round(model.predict_frame(clean), 3)
+    out = pd.DataFrame({ID_COLUMN: ids, "predicted_points": np.nan, "lower": np.nan,
+                        "upper": np.nan, REASON: ""}, index=raw.index)
+    scored = model.predict_interval(clean).round(3)
+    out.loc[clean.index, scored.columns] = scored
     out.loc[rejects.index, REASON] = rejects[REASON].astype("object")
     return out
 
@@ -81,7 +83,8 @@ def predict(
     input_csv : str or pathlib.Path
         Wines to score, with the input schema; ``points`` may be absent.
     output_csv : str or pathlib.Path
-        ``id``, ``predicted_points``, ``reject_reason``, one line per input row.
+        ``id``, ``predicted_points``, ``lower``, ``upper``, ``reject_reason``, one
+        line per input row.
     blocksize : str or int
         CSV bytes per partition.
 

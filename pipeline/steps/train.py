@@ -1,8 +1,9 @@
-"""train: hashed features on the workers, an SGD regressor fitted incrementally with dask-ml.
+"""train: fit the rating model on train/, choose and calibrate it on valid/, save one file.
 
-The features of every training partition are computed in parallel and kept
-in the cluster's memory; dask-ml's ``Incremental`` then passes the model
-from block to block (in a new shuffled order each pass) for several passes.
+``--model sgd`` fits the linear model on hashed features (:mod:`pipeline.sgd`);
+``--model lightgbm`` stacks LightGBM on it (:mod:`pipeline.gbm`); ``auto``
+fits both and keeps the one with the lower validation MAE.  The kept model's
+80% prediction interval comes from its validation residuals.
 """
 
 from __future__ import annotations
@@ -11,62 +12,30 @@ import datetime
 import hashlib
 import json
 import logging
-import math
 import platform
-import time
-import warnings
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import dask
-import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from dask_ml.wrappers import Incremental
 from distributed import default_client
-from sklearn.linear_model import SGDRegressor
 
 from pipeline.atomic import is_complete_dir
-from pipeline.features import FeatureSpec, combine_stats, numeric_frame, numeric_stats
-from pipeline.metrics import add_sums, error_sums, metrics_from_sums
-from pipeline.model import WineModel
+from pipeline.metrics import regression_metrics
+from pipeline.model import INTERVAL_COVERAGE, WineModel
 from pipeline.schema import TARGET
+from pipeline.sgd import fit_sgd
 
 log = logging.getLogger(__name__)
 
-#: Hyperparameters hand-tuned on the validation split of the challenge sample.
-SGD_PARAMS = {
-    "loss": "squared_error",
-    "penalty": "l2",
-    "alpha": 1e-5,
-    "learning_rate": "constant",
-    "eta0": 0.03,
-    "average": True,
-}
-
-#: Passes scale with the data so that small sets get enough updates and big sets
-#: no more than they need: about this many row updates in total, within bounds.
-TARGET_ROW_UPDATES = 200_000
-MIN_EPOCHS, MAX_EPOCHS = 3, 40
+#: Model kinds the train step knows.
+MODEL_KINDS = ("auto", "sgd", "lightgbm")
 
 #: Libraries whose versions are recorded in the model file.
-VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow")
-
-
-def n_epochs(rows: int) -> int:
-    """Number of passes over ``rows`` training rows.
-
-    Parameters
-    ----------
-    rows : int
-
-    Returns
-    -------
-    int
-    """
-    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_ROW_UPDATES / max(rows, 1)))))
+VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "lightgbm", "numpy", "pandas",
+             "pyarrow")
 
 
 def require_dataset(dataset_dir: str | Path) -> Path:
@@ -93,47 +62,43 @@ def require_dataset(dataset_dir: str | Path) -> Path:
     return path
 
 
-def _partition_stats(df: pd.DataFrame) -> dict:
-    y = df[TARGET].to_numpy(dtype="float64")
-    return {"rows": len(df), "numeric": numeric_stats(numeric_frame(df)),
-            "y_sum": float(y.sum())}
+def _actual_and_predicted(df: pd.DataFrame, model: WineModel) -> np.ndarray:
+    return np.column_stack([df[TARGET].to_numpy(dtype="float64"), model.predict_frame(df)])
 
 
-def _features(df: pd.DataFrame, spec: FeatureSpec) -> sp.csr_matrix:
-    return spec.transform(df)
-
-
-def _centred_target(df: pd.DataFrame, mean: float) -> np.ndarray:
-    return df[TARGET].to_numpy(dtype="float64") - mean
-
-
-def _score_partition(df: pd.DataFrame, model: WineModel) -> dict[str, float]:
-    return error_sums(df[TARGET].to_numpy(dtype="float64"), model.predict_frame(df))
-
-
-def score_split(split_dir: Path, model: WineModel) -> dict[str, float]:
-    """Metrics of ``model`` on a split, scored partition by partition on the workers.
+def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple[float, float]]:
+    """Metrics and residual percentiles of ``model`` on a split, scored on the workers.
 
     Parameters
     ----------
     split_dir : pathlib.Path
-        A split directory of Parquet files.
+        A split directory of Parquet files (the validation split).
     model : WineModel
 
     Returns
     -------
-    dict
+    metrics : dict
         See :func:`pipeline.metrics.metrics_from_sums`.
+    quantiles : tuple of float
+        Residual percentiles bounding :data:`pipeline.model.INTERVAL_COVERAGE` of the rows.
     """
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
     parts = dd.read_parquet(str(split_dir)).to_delayed()
-    sums = dask.compute(*[dask.delayed(_score_partition)(p, model_future) for p in parts])
-    return metrics_from_sums(add_sums(list(sums)))
+    # The validation split is a tenth of the data: two floats a row fit in memory.
+    pairs = np.concatenate(
+        dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future) for p in parts])
+    )
+    if len(pairs) == 0:
+        raise ValueError(f"{split_dir}: the validation split is empty")
+    tail = (1 - INTERVAL_COVERAGE) / 2
+    residuals = pairs[:, 0] - pairs[:, 1]
+    quantiles = tuple(float(q) for q in np.quantile(residuals, [tail, 1 - tail]))
+    return regression_metrics(pairs[:, 0], pairs[:, 1]), quantiles
 
 
 def fingerprint(dataset_dir: Path) -> str:
-    """A short hash of the data set's statistics and file sizes.
+    """A short hash of the data set's file names and sizes.
 
     Parameters
     ----------
@@ -149,76 +114,6 @@ def fingerprint(dataset_dir: Path) -> str:
         if f.is_file():
             h.update(f"{f.relative_to(dataset_dir)}:{f.stat().st_size}\n".encode())
     return h.hexdigest()[:16]
-
-
-def fit_sgd(
-    train_dir: Path, seed: int = 0, epochs: int | None = None
-) -> tuple[WineModel, dict]:
-    """Fit the SGD model on the training split, on the cluster of the current client.
-
-    Parameters
-    ----------
-    train_dir : pathlib.Path
-        The ``train/`` directory of a data set.
-    seed : int, default 0
-        Seeds the block order of every pass and SGD's own shuffling.
-    epochs : int, optional
-        Passes over the data; default from :func:`n_epochs`.
-
-    Returns
-    -------
-    model : WineModel
-    info : dict
-        Rows, epochs and timings.
-    """
-    client = default_client()
-    t0 = time.perf_counter()
-    parts = dd.read_parquet(str(train_dir)).to_delayed()
-    stats = dask.compute(*[dask.delayed(_partition_stats)(p) for p in parts])
-    rows = sum(s["rows"] for s in stats)
-    if rows == 0:
-        raise ValueError(f"{train_dir}: the training split is empty")
-    mean, std = combine_stats([s["numeric"] for s in stats])
-    y_mean = sum(s["y_sum"] for s in stats) / rows
-    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
-    width = spec.n_features
-
-    # Known block lengths let dask-ml walk the blocks; empty partitions are left out.
-    x_blocks, y_blocks = [], []
-    for part, s in zip(parts, stats, strict=True):
-        if s["rows"] == 0:
-            continue
-        x_blocks.append(da.from_delayed(
-            dask.delayed(_features)(part, spec), shape=(s["rows"], width), dtype=np.float32,
-            meta=sp.csr_matrix((0, width), dtype=np.float32)))
-        y_blocks.append(da.from_delayed(
-            dask.delayed(_centred_target)(part, y_mean), shape=(s["rows"],), dtype=np.float64))
-    x, y = client.persist([da.concatenate(x_blocks), da.concatenate(y_blocks)])
-    t_features = time.perf_counter()
-
-    passes = epochs or n_epochs(rows)
-    inc = Incremental(SGDRegressor(random_state=seed, **SGD_PARAMS), shuffle_blocks=True)
-    with warnings.catch_warnings():
-        # dask-ml ships the model (~13 MB of coefficients) with each pass's graph;
-        # once per pass is expected, so the size warning is noise here.
-        warnings.filterwarnings("ignore", message="Sending large graph")
-        for epoch in range(passes):
-            inc.random_state = seed + epoch  # a new block order each pass
-            inc.partial_fit(x, y)
-    t_fit = time.perf_counter()
-    estimator = inc.estimator_
-    if not np.all(np.isfinite(estimator.coef_)):
-        raise FloatingPointError("SGD diverged: non-finite coefficients; lower eta0")
-    model = WineModel(spec=spec, estimator=estimator, target_mean=float(y_mean))
-    info = {
-        "rows": rows,
-        "partitions": len(parts),
-        "epochs": passes,
-        "seconds_features": round(t_features - t0, 3),
-        "seconds_fit": round(t_fit - t_features, 3),
-    }
-    del x, y
-    return model, info
 
 
 def versions() -> dict[str, str]:
@@ -237,7 +132,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def train(dataset_dir: str | Path, out_model: str | Path, seed: int = 0) -> WineModel:
+def train(
+    dataset_dir: str | Path, out_model: str | Path, seed: int = 0, model_kind: str = "auto"
+) -> WineModel:
     """Train on the data set's ``train/`` split, validate on ``valid/``, save the model.
 
     Needs a connected Dask client (see :func:`pipeline.cluster.dask_client`).
@@ -249,25 +146,46 @@ def train(dataset_dir: str | Path, out_model: str | Path, seed: int = 0) -> Wine
     out_model : str or pathlib.Path
         Model file, written atomically.
     seed : int, default 0
+    model_kind : {"auto", "sgd", "lightgbm"}
+        Which model to fit; ``auto`` keeps the better on validation.
 
     Returns
     -------
     WineModel
     """
+    if model_kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     dataset = require_dataset(dataset_dir)
     started = datetime.datetime.now(datetime.UTC)
-    model, info = fit_sgd(dataset / "train", seed=seed)
-    valid = score_split(dataset / "valid", model)
-    log.info("validation: %s", json.dumps(valid))
+    sgd, sgd_info = fit_sgd(dataset / "train", seed=seed)
+    candidates = {"sgd": (sgd, sgd_info)}
+    if model_kind in ("auto", "lightgbm"):
+        from pipeline.gbm import fit_stacked_gbm
+
+        gbm, gbm_info = fit_stacked_gbm(dataset / "train", dataset / "valid", sgd,
+                                        epochs=sgd_info["epochs"], seed=seed)
+        candidates["lightgbm"] = (gbm, {**sgd_info, **gbm_info})
+    if model_kind != "auto":
+        candidates = {model_kind: candidates[model_kind]}
+
+    scores = {}
+    for name, (model, _) in candidates.items():
+        scores[name] = validate(dataset / "valid", model)
+        log.info("validation of %s: %s", name, json.dumps(scores[name][0]))
+    chosen = min(scores, key=lambda name: scores[name][0]["mae"])
+    model, info = candidates[chosen]
+    valid_metrics, model.residual_quantiles = scores[chosen]
     model.metadata = {
-        "model": "sgd",
-        "params": {**SGD_PARAMS, "seed": seed},
+        **model.metadata,
         "trained_at": started.isoformat(timespec="seconds"),
         "versions": versions(),
         "train": info,
-        "valid_metrics": valid,
+        "valid_metrics": valid_metrics,
+        "candidates_valid_mae": {name: s[0]["mae"] for name, s in scores.items()},
+        "interval": {"coverage": INTERVAL_COVERAGE,
+                     "residual_quantiles": list(model.residual_quantiles)},
         "data_fingerprint": fingerprint(dataset),
     }
     model.save(out_model)
-    log.info("model written to %s", out_model)
+    log.info("kept %s; model written to %s", chosen, out_model)
     return model
