@@ -206,6 +206,33 @@ def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str,
         run(model_path, input_csv, output_csv, blocksize=blocksize)
 
 
+@cli.command("cross-validate")
+@click.option("--dataset-dir", required=True, type=click.Path(file_okay=False),
+              help="Output of make-dataset; the labelled rows of all its splits are pooled.")
+@click.option("--out-json", required=True, type=click.Path(dir_okay=False),
+              help="Per-fold metrics and their summary, written atomically.")
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2))
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--sgd-only", is_flag=True, help="Skip LightGBM (quicker).")
+@scheduler_option
+@friendly_errors
+def cross_validate(dataset_dir: str, out_json: str, folds: int, seed: int, sgd_only: bool,
+                   scheduler: str | None) -> None:
+    """Estimate each model's MAE by k-fold cross-validation, with a 95% interval.
+
+    Baselines (mean, price only), SGD and LightGBM are scored on the same folds of
+    reviews; every labelled row is test data exactly once.
+    """
+    from pipeline.cross_validate import cross_validate as run
+
+    models = ("sgd",) if sgd_only else ("sgd", "lightgbm")
+    with _client(scheduler):
+        report = run(dataset_dir, out_json, folds=folds, seed=seed, models=models)
+    for model, entry in report["summary"].items():
+        click.echo(f"{model:>11}: MAE {entry['mae_mean']:.3f} ± {entry['mae_ci95']:.3f}, "
+                   f"R² {entry['r2_mean']:.3f} ± {entry['r2_ci95']:.3f}")
+
+
 @cli.command()
 @click.option("--source", default=None,
               help="http(s) URL, local CSV path or synthetic:N[:SEED] "

@@ -230,27 +230,26 @@ class FeatureSpec:
             dtype=np.float32,
         )
 
-    def describe(self, index: int) -> str:
-        """Name the block a feature index belongs to (for importances).
-
-        Parameters
-        ----------
-        index : int
-            Column of the feature matrix.
+    def blocks(self) -> dict[str, tuple[int, int]]:
+        """Column range ``[start, stop)`` of each feature group in the matrix.
 
         Returns
         -------
-        str
-            The block's name (``description``, ``description_chars``, ``title``,
-            ``category``, ``bins``) or a numeric feature's name.
+        dict
+            Group name (``description``, ``description_chars``, ``title``, ``category``,
+            ``bins``, then each numeric feature) to its column range.
         """
-        blocks = ("description", "description_chars", "title", "category", "bins")
-        sizes = (self.text_features, self.char_features, self.title_features,
-                 self.category_features, self.bin_features)
-        for name, end in zip(blocks, np.cumsum(sizes), strict=True):
-            if index < end:
-                return name
-        return NUMERIC_FEATURES[index - int(np.sum(sizes))]
+        sizes = {
+            "description": self.text_features,
+            "description_chars": self.char_features,
+            "title": self.title_features,
+            "category": self.category_features,
+            "bins": self.bin_features,
+            **{name: 1 for name in NUMERIC_FEATURES},
+        }
+        stops = np.cumsum(list(sizes.values()))
+        return {name: (int(stop - size), int(stop))
+                for (name, size), stop in zip(sizes.items(), stops, strict=True)}
 
     def text_term_index(self, terms: list[str]) -> np.ndarray:
         """Column of each description term (word or bigram) in the feature matrix.

@@ -20,6 +20,7 @@ import pandas as pd
 from distributed import default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
+from pipeline.explain import contributions, importance
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, load_model
 from pipeline.schema import ID_COLUMN, TARGET
@@ -32,12 +33,16 @@ log = logging.getLogger(__name__)
 REPORT_SAMPLE_ROWS = 100_000
 
 #: Columns of the report's predictions table.
-REPORT_COLUMNS = (ID_COLUMN, TARGET, "predicted_points", "baseline_mean", "baseline_price",
+REPORT_COLUMNS = (ID_COLUMN, TARGET, "predicted_points", "lower", "upper", "baseline_mean",
+                  "baseline_price",
                   "price", "country", "province", "variety", "winery", "taster_name",
                   "title", "description")
 
 #: Words shown as pushing a prediction up and down, each way.
 TOP_TERMS = 20
+
+#: Test rows the global importances are averaged over (read by the client).
+EXPLAIN_ROWS = 2000
 
 
 def _log_price(df: pd.DataFrame) -> np.ndarray:
@@ -77,15 +82,17 @@ def _score_test_partition(
     df: pd.DataFrame, model: WineModel, price_line: tuple[float, float], step: int
 ) -> tuple[dict, dict, dict, pd.DataFrame]:
     y = df[TARGET].to_numpy(dtype="float64")
-    pred = model.predict_frame(df)
+    interval = model.predict_interval(df)
+    pred = interval["predicted_points"].to_numpy()
+    inside = float(((y >= interval["lower"]) & (y <= interval["upper"])).sum())
     mean_pred = np.full(len(df), model.target_mean)
     log_price = _log_price(df)
     price_pred = np.where(np.isnan(log_price), model.target_mean,
                           price_line[0] + price_line[1] * np.nan_to_num(log_price))
-    sample = df.assign(predicted_points=pred, baseline_mean=mean_pred,
-                       baseline_price=price_pred).iloc[::step]
-    return (error_sums(y, pred), error_sums(y, mean_pred), error_sums(y, price_pred),
-            sample[list(REPORT_COLUMNS)])
+    sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
+                       baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
+    return ({**error_sums(y, pred), "inside": inside}, error_sums(y, mean_pred),
+            error_sums(y, price_pred), sample[list(REPORT_COLUMNS)])
 
 
 def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS) -> pd.DataFrame:
@@ -97,7 +104,7 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     Parameters
     ----------
     model : WineModel
-        A linear model (with ``coef_``).
+        A linear model, or a stacked model whose text score is one.
     descriptions : pandas.Series of str
         Texts to take candidate terms from.
     top : int
@@ -108,7 +115,8 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     pandas.DataFrame
         Columns ``term`` and ``weight``, largest first; empty when the model is not linear.
     """
-    coef = getattr(model.estimator, "coef_", None)
+    linear = getattr(model, "text_model", model)
+    coef = getattr(getattr(linear, "estimator", None), "coef_", None)
     texts = descriptions.dropna().astype(str)
     if coef is None or len(texts) < 5:
         return pd.DataFrame({"term": [], "weight": []})
@@ -117,10 +125,44 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     vocab = CountVectorizer(ngram_range=(1, 2), min_df=min_df).fit(texts).get_feature_names_out()
     if len(vocab) == 0:
         return pd.DataFrame({"term": [], "weight": []})
-    weights = coef[model.spec.text_term_index(list(vocab))]
+    weights = coef[linear.spec.text_term_index(list(vocab))]
     table = pd.DataFrame({"term": vocab, "weight": weights}).sort_values("weight")
     picked = pd.concat([table.tail(top), table.head(top)]).drop_duplicates("term")
     return picked.sort_values("weight", ascending=False).reset_index(drop=True)
+
+
+def explanations(model: WineModel, test_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Global importances, and the contributions behind two wines' predictions.
+
+    Parameters
+    ----------
+    model : WineModel
+    test_dir : pathlib.Path
+        The test split; its first rows (up to :data:`EXPLAIN_ROWS`) are used.
+
+    Returns
+    -------
+    importance : pandas.DataFrame
+        ``feature``, ``mean_abs_contribution``.
+    explained : pandas.DataFrame
+        Long table of the highest- and lowest-predicted wines: ``id``, ``title``,
+        ``points``, ``predicted_points``, ``feature``, ``contribution``.
+    """
+    rows = dd.read_parquet(str(test_dir)).head(EXPLAIN_ROWS, npartitions=-1)
+    if rows.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    contrib = contributions(model, rows)
+    pred = model.predict_frame(rows)
+    picked = rows.index[[int(np.argmax(pred)), int(np.argmin(pred))]]
+    explained = (
+        contrib.loc[picked]
+        .assign(**{ID_COLUMN: rows.loc[picked, ID_COLUMN], "title": rows.loc[picked, "title"],
+                   TARGET: rows.loc[picked, TARGET],
+                   "predicted_points": pred[[rows.index.get_loc(i) for i in picked]]})
+        .melt(id_vars=[ID_COLUMN, "title", TARGET, "predicted_points"], var_name="feature",
+              value_name="contribution")
+    )
+    return importance(model, rows), explained
 
 
 def evaluate(
@@ -160,9 +202,11 @@ def evaluate(
     ])
     if not results or sum(r[0]["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
+    n_test = sum(r[0]["n"] for r in results)
     metrics = {
-        "model": {"name": model.metadata.get("model", "model"),
-                  **metrics_from_sums(add_sums([r[0] for r in results]))},
+        "model": {"name": model.kind,
+                  **metrics_from_sums(add_sums([r[0] for r in results])),
+                  "interval_coverage": sum(r[0]["inside"] for r in results) / n_test},
         "baselines": {
             "mean": metrics_from_sums(add_sums([r[1] for r in results])),
             "price_only": metrics_from_sums(add_sums([r[2] for r in results])),
@@ -179,6 +223,9 @@ def evaluate(
         (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         word_weights(model, sample["description"]).to_csv(context / "word_weights.csv",
                                                           index=False)
+        imp, explained = explanations(model, dataset / "test")
+        imp.to_csv(context / "importance.csv", index=False)
+        explained.to_csv(context / "explained.csv", index=False)
         render_report(context, Path(out_report))
     log.info("report written to %s", out_report)
     return metrics

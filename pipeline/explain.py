@@ -1,0 +1,70 @@
+"""What drives a prediction: per-feature contributions that add up to it.
+
+For the linear model a feature group's contribution is the sum of its
+weights times its values; for the stacked model it is LightGBM's SHAP-style
+``pred_contrib``.  Either way, contributions plus the baseline equal the
+(unclipped) prediction, so the report can show why a wine got its score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.gbm_features import GBM_FEATURES, gbm_frame
+from pipeline.model import SgdModel, StackedGbmModel, WineModel
+
+#: Name of the constant part of every prediction.
+BASELINE = "baseline"
+
+
+def contributions(model: WineModel, df: pd.DataFrame) -> pd.DataFrame:
+    """Per-row contribution of each feature group, plus the baseline.
+
+    Parameters
+    ----------
+    model : WineModel
+    df : pandas.DataFrame
+        Cleaned rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per feature group and ``baseline``; each row sums to the
+        unclipped prediction.
+    """
+    if isinstance(model, StackedGbmModel):
+        frame = gbm_frame(df, model.text_model.predict_raw(df))
+        raw = model.booster.predict(frame, num_iteration=model.best_iteration, pred_contrib=True)
+        out = pd.DataFrame(raw[:, :-1], columns=list(GBM_FEATURES), index=df.index)
+        out[BASELINE] = raw[:, -1] + model.target_mean
+        return out
+    if isinstance(model, SgdModel):
+        x = model.spec.transform(df).tocsc()
+        weighted = x.multiply(model.estimator.coef_.reshape(1, -1)).tocsc()
+        out = {}
+        for name, (start, stop) in model.spec.blocks().items():
+            out[name] = np.asarray(weighted[:, start:stop].sum(axis=1)).ravel()
+        frame = pd.DataFrame(out, index=df.index)
+        frame[BASELINE] = float(np.ravel(model.estimator.intercept_)[0]) + model.target_mean
+        return frame
+    raise TypeError(f"no explanation for {type(model).__name__}")
+
+
+def importance(model: WineModel, df: pd.DataFrame) -> pd.DataFrame:
+    """Global importance: the mean absolute contribution of each feature group.
+
+    Parameters
+    ----------
+    model : WineModel
+    df : pandas.DataFrame
+        Cleaned rows to average over (e.g. the test split's sample).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``feature`` and ``mean_abs_contribution``, largest first.
+    """
+    contrib = contributions(model, df).drop(columns=BASELINE)
+    table = contrib.abs().mean().rename("mean_abs_contribution").rename_axis("feature")
+    return table.sort_values(ascending=False).reset_index()
