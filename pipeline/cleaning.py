@@ -12,6 +12,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from pipeline.csv_input import PARSE_ERROR
 from pipeline.schema import (
     ID_COLUMN,
     INPUT_COLUMNS,
@@ -113,6 +114,7 @@ def clean_partition(
         The other rows, as read, with a ``reject_reason`` column.
     """
     df = raw.copy()
+    parse_error = df.pop(PARSE_ERROR) if PARSE_ERROR in df.columns else None
     id_col = id_column_of(list(df.columns))
     if id_col is None:
         ids = pd.Series(np.arange(first_id, first_id + len(df)), index=df.index)
@@ -133,6 +135,9 @@ def clean_partition(
         s = s.map(lambda v: " ".join(v.split()) if isinstance(v, str) else None)
         strings[col] = s.where(s != "", None)
 
+    if parse_error is not None:
+        unparsed = parse_error.fillna("") != ""
+        reason[unparsed] = parse_error[unparsed]
     flag(ids.isna(), "id not an integer")
     flag(strings["description"].isna(), "description missing")
 
@@ -164,7 +169,7 @@ def clean_partition(
     bad = reason != ""
     # Explicit string types, so every Parquet piece has the same schema even when
     # a column is empty in one partition.
-    rejects = raw[bad].astype("string")
+    rejects = raw[bad].drop(columns=[PARSE_ERROR], errors="ignore").astype("string")
     rejects[REASON] = reason[bad].astype("string")
     clean = clean[~bad].copy()
     clean[ID_COLUMN] = clean[ID_COLUMN].astype("int64")

@@ -1,16 +1,39 @@
-"""Open an input CSV as a Dask DataFrame of strings, after checking it can be read at all."""
+"""Read an input CSV as partitions of strings, keeping every line accounted for.
+
+The file is cut into ``blocksize`` byte blocks at line ends (so partitions,
+not files, set the parallelism) and each block is parsed by a worker.  A line
+with more fields than the header is not dropped: it becomes a row whose
+``_parse_error`` says so, and the cleaner sets it aside as a reject.  Bytes
+that are not UTF-8 are replaced (U+FFFD) rather than failing the file.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import warnings
 from pathlib import Path
 
-import dask.dataframe as dd
+import dask
 import pandas as pd
+from dask.bytes import read_bytes
+from dask.delayed import Delayed
 
 from pipeline.schema import SchemaError, check_columns
 
 #: Default partition size: big enough to amortise task overhead, small enough for memory.
 DEFAULT_BLOCKSIZE = "32MB"
+
+#: Column set on rows that could not be parsed; empty on good rows.
+PARSE_ERROR = "_parse_error"
+
+_READ_OPTIONS = {
+    "dtype": "object",
+    "keep_default_na": False,
+    "na_values": [""],
+    "encoding": "utf-8",
+    "encoding_errors": "replace",
+}
 
 
 def read_header(path: str | Path) -> list[str]:
@@ -38,13 +61,69 @@ def read_header(path: str | Path) -> list[str]:
         header = pd.read_csv(p, nrows=0, encoding="utf-8", encoding_errors="replace")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise SchemaError(f"{p}: not a readable CSV ({err})") from err
-    return [str(c) for c in header.columns]
+    return ["" if str(c).startswith("Unnamed: 0") else str(c) for c in header.columns]
 
 
-def read_csv_strings(
+def parse_block(block: bytes, columns: list[str], has_header: bool) -> pd.DataFrame:
+    """Parse one block of CSV lines into strings, marking lines with too many fields.
+
+    Parameters
+    ----------
+    block : bytes
+        Whole lines of the file.
+    columns : list of str
+        The file's header.
+    has_header : bool
+        Whether the block starts with the header line (the first block).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record, all columns as strings, plus :data:`PARSE_ERROR`.
+    """
+    names = [c or "Unnamed: 0" for c in columns]
+    options = {**_READ_OPTIONS, "names": names, "header": 0 if has_header else None,
+               "index_col": False}
+    if not block.strip():
+        return pd.DataFrame({**{n: pd.Series(dtype="object") for n in names},
+                             PARSE_ERROR: pd.Series(dtype="object")})
+    try:
+        with warnings.catch_warnings():
+            # A line with extra fields is only a warning to the fast parser (the
+            # extra fields are dropped): make it an error so the line is set aside.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.BytesIO(block), **options)
+        frame[PARSE_ERROR] = ""
+        return frame
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
+        pass
+    # Slow path, only for blocks with a malformed line: the csv module gives every
+    # record as it is, and a record of the wrong width is kept as a row saying so.
+    text = block.decode("utf-8", errors="replace")
+    records = csv.reader(io.StringIO(text, newline=""))
+    if has_header:
+        next(records, None)
+    rows, errors = [], []
+    for record in records:
+        if not record:
+            continue
+        if len(record) == len(names):
+            rows.append([v if v != "" else None for v in record])
+            errors.append("")
+        else:
+            rows.append([None] * len(names))
+            line = ",".join(record)
+            errors.append(f"wrong number of fields ({len(record)}, expected {len(names)}): "
+                          f"{line[:120]}")
+    frame = pd.DataFrame(rows, columns=names, dtype="object")
+    frame[PARSE_ERROR] = errors
+    return frame
+
+
+def read_csv_blocks(
     path: str | Path, required: tuple[str, ...], blocksize: str | int = DEFAULT_BLOCKSIZE
-) -> dd.DataFrame:
-    """Read a CSV lazily in ``blocksize`` partitions, every column as a string.
+) -> list[Delayed]:
+    """Lazy partitions of a CSV, every column as a string.
 
     Parameters
     ----------
@@ -53,11 +132,12 @@ def read_csv_strings(
     required : tuple of str
         Columns the caller needs; checked before any partition is read.
     blocksize : str or int
-        Bytes per partition; the partitions, not the file count, set the parallelism.
+        Bytes per partition.
 
     Returns
     -------
-    dask.dataframe.DataFrame
+    list of dask.delayed.Delayed
+        One pandas DataFrame each (see :func:`parse_block`).
 
     Raises
     ------
@@ -66,14 +146,6 @@ def read_csv_strings(
     """
     columns = read_header(path)
     check_columns(columns, required, str(path))
-    # Strings everywhere: typing is the cleaner's job, so a bad value becomes a
-    # counted reject instead of a parser crash or a silently inferred type.
-    return dd.read_csv(
-        str(path),
-        blocksize=blocksize,
-        dtype="object",
-        keep_default_na=False,
-        na_values=[""],
-        encoding="utf-8",
-        encoding_errors="replace",
-    )
+    _, blocks = read_bytes(str(path), delimiter=b"\n", blocksize=blocksize, sample=False)
+    return [dask.delayed(parse_block)(block, columns, i == 0)
+            for i, block in enumerate(blocks[0])]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.atomic import atomic_dir
 from pipeline.cleaning import REASON, clean_partition, split_bucket
-from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_strings
+from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,11 @@ def make_dataset(
     TooManyRejects
         When the rejected share exceeds ``max_reject_share``.
     """
-    ddf = read_csv_strings(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize)
-    log.info("reading %s in %d partitions", in_csv, ddf.npartitions)
+    parts = read_csv_blocks(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize)
+    log.info("reading %s in %d partitions", in_csv, len(parts))
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):
             (tmp / sub).mkdir()
-        parts = ddf.to_delayed()
         tasks = [
             dask.delayed(write_partition)(part, i, str(tmp)) for i, part in enumerate(parts)
         ]

@@ -19,7 +19,7 @@ from distributed import default_client
 
 from pipeline.atomic import atomic_file
 from pipeline.cleaning import REASON, clean_partition, id_column_of
-from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_strings, read_header
+from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks, read_header
 from pipeline.model import WineModel, load_model
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
 
@@ -94,22 +94,22 @@ def predict(
         ``rows`` scored and ``rejected`` rows (those with an empty prediction).
     """
     model = load_model(model_path)
-    ddf = read_csv_strings(input_csv, REQUIRED_FOR_SCORING, blocksize=blocksize)
+    parts = read_csv_blocks(input_csv, REQUIRED_FOR_SCORING, blocksize=blocksize)
     if id_column_of(read_header(input_csv)) is None:
-        lengths = ddf.map_partitions(len).compute()
+        lengths = dask.compute(*[dask.delayed(len)(p) for p in parts])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
     else:
-        starts = [0] * ddf.npartitions
+        starts = [0] * len(parts)
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
     out = Path(output_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     pieces_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        pieces = [str(pieces_dir / f"part.{i:05d}.csv") for i in range(ddf.npartitions)]
+        pieces = [str(pieces_dir / f"part.{i:05d}.csv") for i in range(len(parts))]
         counts = dask.compute(*[
             dask.delayed(_write_piece)(part, model_future, start, piece)
-            for part, start, piece in zip(ddf.to_delayed(), starts, pieces, strict=True)
+            for part, start, piece in zip(parts, starts, pieces, strict=True)
         ])
         with atomic_file(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
             fh.write(",".join(OUTPUT_COLUMNS) + "\n")
