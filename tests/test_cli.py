@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import run_cli
 
 STEPS = ["download", "generate", "make-dataset", "train", "evaluate", "predict", "run"]

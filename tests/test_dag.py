@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import read_split, run_cli
 
+from conftest import read_split, run_cli
 from pipeline.metrics import regression_metrics
 from pipeline.model import load_model
 from pipeline.orchestration.tasks import run_key

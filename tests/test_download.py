@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pipeline.steps.download import DownloadError, download
 
 

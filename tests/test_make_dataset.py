@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import read_split, run_cli
 
+from conftest import read_split, run_cli
 from pipeline.schema import SchemaError
 from pipeline.steps.make_dataset import TooManyRejects, make_dataset
 
