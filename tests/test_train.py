@@ -87,3 +87,16 @@ def test_lightgbm_stacked_on_the_text_score(tmp_path, client, dataset_dir, model
     iv = gbm.predict_interval(test)
     inside = ((test["points"] >= iv["lower"]) & (test["points"] <= iv["upper"])).mean()
     assert 0.7 <= inside <= 0.9
+
+
+def test_cached_char_grams_equal_scikit_learns(sample_csv):
+    import pandas as pd
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from pipeline.features import char_4grams
+
+    texts = pd.read_csv(sample_csv)["description"].head(500).tolist() + ["a", "Ab  cd\tÉté"]
+    ours = HashingVectorizer(analyzer=char_4grams, alternate_sign=False).transform(texts)
+    theirs = HashingVectorizer(analyzer="char_wb", ngram_range=(4, 4),
+                               alternate_sign=False).transform(texts)
+    assert (ours != theirs).nnz == 0
