@@ -90,15 +90,24 @@ def cli(log_level: str) -> None:
 @click.option("--out-csv", required=True, type=click.Path(dir_okay=False),
               help="Where the raw CSV is written (atomically).")
 @click.option("--timeout", default=30.0, show_default=True, help="Network timeout, seconds.")
+@click.option("--retries", default=3, show_default=True, type=click.IntRange(min=0),
+              help="Further attempts after a transient network error (with backoff).")
+@click.option("--max-bytes", default=20 * 1024**3, show_default=True,
+              type=click.IntRange(min=1), help="Refuse larger downloads.")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the data, hex.")
+@click.option("--allow-http", is_flag=True, help="Accept plain http URLs (https only by default).")
 @friendly_errors
-def download(source: str, out_csv: str, timeout: float) -> None:
+def download(source: str, out_csv: str, timeout: float, retries: int, max_bytes: int,
+             sha256: str | None, allow_http: bool) -> None:
     """Fetch the raw reviews CSV from SOURCE to OUT_CSV.
 
-    Without network, give a local file or synthetic:N instead of a URL.
+    Without network, give a local file or synthetic:N instead of a URL. The target
+    only ever holds a complete file that passed the size and checksum checks.
     """
     from pipeline.steps.download import download as run
 
-    run(source, out_csv, timeout=timeout)
+    run(source, out_csv, timeout=timeout, retries=retries, max_bytes=max_bytes,
+        sha256=sha256, allow_http=allow_http)
 
 
 @cli.command()

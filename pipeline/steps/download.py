@@ -1,10 +1,17 @@
-"""download: fetch the raw CSV from a URL, copy a local file, or generate synthetic rows."""
+"""download: fetch the raw CSV from a URL, copy a local file, or generate synthetic rows.
+
+Network fetches have a timeout, a bounded number of retries with backoff, a
+size limit and an optional SHA-256 check; plain http is refused unless asked
+for.  The target path only ever holds a complete, checked file.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +25,9 @@ DEFAULT_SOURCE = (
     "https://github.com/datarevenue-berlin/code-challenge-2019/releases/download/0.1.0/"
     "dataset_sampled.csv"
 )
+
+#: Largest download accepted by default (the 10M-row synthetic file is ~4.2 GB).
+DEFAULT_MAX_BYTES = 20 * 1024**3
 
 _SYNTHETIC = re.compile(r"^synthetic:(\d+)(?::(\d+))?$")
 _CHUNK = 1 << 20
@@ -35,17 +45,49 @@ def _hint(source: str) -> str:
     )
 
 
-def fetch_url(url: str, out_csv: Path, timeout: float = 30.0) -> int:
-    """Stream an http(s) URL to ``out_csv`` atomically.
+def _stream(url: str, tmp: Path, timeout: float, max_bytes: int) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as fh:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and int(declared) > max_bytes:
+            raise DownloadError(f"{url} is {int(declared)} bytes, over the limit of {max_bytes}")
+        while chunk := response.read(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise DownloadError(f"{url} is over the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            fh.write(chunk)
+    return size, digest.hexdigest()
+
+
+def fetch_url(
+    url: str,
+    out_csv: Path,
+    timeout: float = 30.0,
+    retries: int = 3,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    sha256: str | None = None,
+    backoff: float = 2.0,
+) -> int:
+    """Stream an http(s) URL to ``out_csv`` atomically, retrying transient failures.
 
     Parameters
     ----------
     url : str
         http:// or https:// address.
     out_csv : pathlib.Path
-        Target file; written only when the whole body arrived.
+        Target file; written only when the whole body arrived and passed the checks.
     timeout : float, default 30
         Seconds to wait for the connection and for each read.
+    retries : int, default 3
+        Further attempts after a network error (not after an HTTP 4xx).
+    max_bytes : int
+        Refuse bodies larger than this.
+    sha256 : str, optional
+        Expected SHA-256 of the body, hex.
+    backoff : float, default 2
+        Seconds before the first retry, doubled after each.
 
     Returns
     -------
@@ -55,21 +97,32 @@ def fetch_url(url: str, out_csv: Path, timeout: float = 30.0) -> int:
     Raises
     ------
     DownloadError
-        On any network or HTTP error, with a hint on using a local file.
+        On a network or HTTP error after the retries, an oversized body or a
+        checksum mismatch; with a hint on using a local file.
     """
-    size = 0
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, \
-                atomic_file(out_csv) as tmp, tmp.open("wb") as fh:
-            while chunk := response.read(_CHUNK):
-                fh.write(chunk)
-                size += len(chunk)
-    except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as err:
-        raise DownloadError(f"{_hint(url)} ({err})") from err
-    return size
+    for attempt in range(retries + 1):
+        try:
+            with atomic_file(out_csv) as tmp:
+                size, digest = _stream(url, tmp, timeout, max_bytes)
+                if sha256 and digest != sha256.lower():
+                    raise DownloadError(f"{url}: SHA-256 {digest} does not match {sha256}")
+            return size
+        except urllib.error.HTTPError as err:
+            if err.code < 500 or attempt == retries:
+                raise DownloadError(f"{_hint(url)} (HTTP {err.code})") from err
+            last: Exception = err
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as err:
+            if attempt == retries:
+                raise DownloadError(f"{_hint(url)} ({err})") from err
+            last = err
+        wait = backoff * 2**attempt
+        log.warning("attempt %d of %d failed (%s); retrying in %.0f s", attempt + 1,
+                    retries + 1, last, wait)
+        time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
-def copy_file(path: Path, out_csv: Path) -> int:
+def copy_file(path: Path, out_csv: Path, sha256: str | None = None) -> int:
     """Copy a local file to ``out_csv`` atomically.
 
     Parameters
@@ -78,6 +131,8 @@ def copy_file(path: Path, out_csv: Path) -> int:
         Existing file.
     out_csv : pathlib.Path
         Target file.
+    sha256 : str, optional
+        Expected SHA-256 of the file, hex.
 
     Returns
     -------
@@ -87,26 +142,51 @@ def copy_file(path: Path, out_csv: Path) -> int:
     Raises
     ------
     DownloadError
-        When ``path`` is not a readable file.
+        When ``path`` is not a readable file or its checksum does not match.
     """
     if not path.is_file():
         raise DownloadError(f"source file {path} does not exist or is not a file")
     with atomic_file(out_csv) as tmp:
         shutil.copyfile(path, tmp)
+        if sha256:
+            digest = hashlib.sha256()
+            with tmp.open("rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+            if digest.hexdigest() != sha256.lower():
+                raise DownloadError(f"{path}: SHA-256 {digest.hexdigest()} does not match "
+                                    f"{sha256}")
     return out_csv.stat().st_size
 
 
-def download(source: str, out_csv: str | Path, timeout: float = 30.0) -> Path:
+def download(
+    source: str,
+    out_csv: str | Path,
+    timeout: float = 30.0,
+    retries: int = 3,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    sha256: str | None = None,
+    allow_http: bool = False,
+) -> Path:
     """Put the raw data named by ``source`` at ``out_csv``.
 
     Parameters
     ----------
     source : str
-        An http(s) URL, a local path, or ``synthetic:N[:SEED]`` for N generated rows.
+        An https URL (http only with ``allow_http``), a local path, or
+        ``synthetic:N[:SEED]`` for N generated rows.
     out_csv : str or pathlib.Path
         Target CSV, written atomically.
     timeout : float, default 30
         Network timeout in seconds.
+    retries : int, default 3
+        Further attempts after a transient network error.
+    max_bytes : int
+        Largest accepted download.
+    sha256 : str, optional
+        Expected SHA-256 of the data (URL or file).
+    allow_http : bool, default False
+        Accept plain http URLs.
 
     Returns
     -------
@@ -116,7 +196,7 @@ def download(source: str, out_csv: str | Path, timeout: float = 30.0) -> Path:
     Raises
     ------
     DownloadError
-        When the source cannot be read.
+        When the source cannot be read or fails a check.
     """
     out = Path(out_csv)
     if match := _SYNTHETIC.match(source):
@@ -125,13 +205,17 @@ def download(source: str, out_csv: str | Path, timeout: float = 30.0) -> Path:
         rows, seed = int(match[1]), int(match[2] or 0)
         log.info("generating %d synthetic rows (seed %d)", rows, seed)
         generate_csv(rows=rows, seed=seed, out_csv=out)
-    elif source.startswith(("http://", "https://")):
+    elif source.startswith("https://") or (allow_http and source.startswith("http://")):
         log.info("downloading %s", source)
-        size = fetch_url(source, out, timeout=timeout)
+        size = fetch_url(source, out, timeout=timeout, retries=retries, max_bytes=max_bytes,
+                         sha256=sha256)
         log.info("downloaded %d bytes", size)
+    elif source.startswith("http://"):
+        raise DownloadError(f"refusing plain http for {source}: use https, or --allow-http "
+                            "if you trust the network")
     elif "://" in source:
-        raise DownloadError(f"unsupported source {source!r}: use http(s), a path or synthetic:N")
+        raise DownloadError(f"unsupported source {source!r}: use https, a path or synthetic:N")
     else:
-        size = copy_file(Path(source), out)
+        size = copy_file(Path(source), out, sha256=sha256)
         log.info("copied %s (%d bytes)", source, size)
     return out
