@@ -6,38 +6,42 @@ Every helper is a pure function: it takes a DataFrame, never touches
 copes with small data and missing values: an empty input gives a figure that
 says so instead of an error.
 
-The report template (``template.pmd``) calls these; they are also usable from
-a notebook (``display(fig)``) or a script (``fig.savefig(...)``).
+The numbers behind the figures come from :mod:`pipeline.report.analysis`
+(``mae_by_band`` and the band edges are re-exported here, where they used to
+live).  The report template (``template.pmd``) calls these; they are also
+usable from a notebook (``display(fig)``) or a script (``fig.savefig(...)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from pipeline.report import analysis as an
+
+# Re-exported: these used to live here.
+from pipeline.report.analysis import (  # noqa: F401
+    POINTS_BAND_EDGES,
+    PREDICTION_COLUMNS,
+    PRICE_BAND_EDGES,
+    mae_by_band,
+)
 
 #: Colour of the model in every figure.
 MODEL_COLOUR = "#7b1e3a"
-#: Colours of the baselines, in the order of :data:`BASELINE_COLUMNS`.
+#: Colours of the baselines, in the order of :data:`PREDICTION_COLUMNS` after the model.
 BASELINE_COLOURS = ("#b8b0a8", "#6f7c85")
-#: Prediction columns of the report data and the name shown for each.
-PREDICTION_COLUMNS: dict[str, str] = {
-    "predicted_points": "Model",
-    "baseline_mean": "Average score (baseline)",
-    "baseline_price": "Price only (baseline)",
-}
-#: Colours of positive and negative word weights.
+#: Colours of positive and negative word weights (and contributions).
 UP_COLOUR, DOWN_COLOUR = "#2e7d4f", "#b23a48"
-
-#: Edges of the score bands (right-inclusive upper edge, so 80-84 means 80 <= points < 85).
-POINTS_BAND_EDGES: tuple[float, ...] = (80, 85, 88, 91, 94, 101)
-#: Edges of the price bands, in the data's currency.
-PRICE_BAND_EDGES: tuple[float, ...] = (0, 15, 25, 40, 60, 100, np.inf)
+#: Colour of neutral elements (counts, the starting point of a waterfall).
+NEUTRAL_COLOUR = "#6f7c85"
 
 #: At most this many points are drawn in the scatter plot (a random, seeded sample).
 SCATTER_MAX_POINTS = 5000
@@ -54,10 +58,7 @@ def _empty(ax: Axes, message: str) -> None:
             transform=ax.transAxes)
 
 
-def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
-    if column not in df.columns:
-        return pd.Series(np.nan, index=df.index, dtype=float)
-    return pd.to_numeric(df[column], errors="coerce").astype(float)
+_numeric = an.numeric
 
 
 def points_distribution(predictions: pd.DataFrame) -> Figure:
@@ -243,68 +244,6 @@ def residuals_histogram(predictions: pd.DataFrame) -> Figure:
     return fig
 
 
-def _band_labels(edges: Sequence[float], integer: bool) -> list[str]:
-    labels = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if np.isinf(hi):
-            labels.append(f"{lo:,.0f}+")
-        elif lo <= 0 and not integer:
-            labels.append(f"under {hi:,.0f}")
-        elif integer:
-            labels.append(f"{lo:.0f}-{hi - 1:.0f}")
-        else:
-            labels.append(f"{lo:,.0f}-{hi:,.0f}")
-    return labels
-
-
-def mae_by_band(predictions: pd.DataFrame, column: str, edges: Sequence[float],
-                integer: bool = False, missing_label: str | None = None) -> pd.DataFrame:
-    """Mean absolute error of the model and the baselines per band of a column.
-
-    Parameters
-    ----------
-    predictions : pandas.DataFrame
-        Report data with ``points``, the prediction columns of
-        :data:`PREDICTION_COLUMNS` that are present, and ``column``.
-    column : str
-        Column cut into bands, e.g. ``"points"`` or ``"price"``.
-    edges : sequence of float
-        Band edges; a band holds ``lo <= value < hi``.
-    integer : bool, default False
-        Label bands as whole numbers (``85-87`` rather than ``85-88``).
-    missing_label : str, optional
-        When given, rows whose ``column`` is missing form an extra band with
-        this label; otherwise they are left out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long format, one row per band and predictor: ``band`` (ordered
-        categorical), ``predictor`` (display name), ``mae`` and ``n`` (wines in
-        the band).  Empty bands are dropped.
-    """
-    labels = _band_labels(edges, integer)
-    values = _numeric(predictions, column)
-    band = pd.cut(values, bins=list(edges), right=False, labels=labels).astype("string")
-    categories = list(labels)
-    if missing_label is not None:
-        band = band.fillna(missing_label)
-        categories.append(missing_label)
-    actual = _numeric(predictions, "points")
-    rows = []
-    for col, name in PREDICTION_COLUMNS.items():
-        if col not in predictions.columns:
-            continue
-        error = (_numeric(predictions, col) - actual).abs()
-        frame = pd.DataFrame({"band": band, "error": error}).dropna()
-        grouped = frame.groupby("band", sort=False)["error"].agg(["mean", "size"])
-        for label, (mae, n) in grouped.iterrows():
-            rows.append({"band": label, "predictor": name, "mae": float(mae), "n": int(n)})
-    out = pd.DataFrame(rows, columns=["band", "predictor", "mae", "n"])
-    out["band"] = pd.Categorical(out["band"], categories=categories, ordered=True)
-    return out.sort_values(["band", "predictor"], kind="stable").reset_index(drop=True)
-
-
 def _mae_bars(table: pd.DataFrame, title: str, xlabel: str) -> Figure:
     fig, ax = _figure((8.5, 4.8))
     ax.set_title(title)
@@ -404,4 +343,322 @@ def word_weights_chart(weights: pd.DataFrame, n: int = 15) -> Figure:
     ax.set_xlabel("Effect on the predicted score (left: lowers it, right: raises it)")
     ax.set_ylabel("")
     ax.grid(axis="y", visible=False)
+    return fig
+
+
+def tasters_chart(predictions: pd.DataFrame, n: int = 12) -> Figure:
+    """Horizontal bar chart of the critics with the most wines, with their average score.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Report data with ``taster_name`` and ``points``; reviews without a
+        critic form the group "no critic named".
+    n : int, default 12
+        Number of critics shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Critics by number of wines, largest on top, each bar labelled with the
+        number of wines and the critic's average score.
+    """
+    frame = pd.DataFrame({"critic": an.labels(predictions, "taster_name", "no critic named"),
+                          "points": _numeric(predictions, "points")})
+    table = (frame.groupby("critic")["points"].agg(n="size", mean="mean")
+             .sort_values("n", ascending=False, kind="stable").head(n))
+    fig, ax = _figure((8.0, 0.42 * max(len(table), 3) + 1.3))
+    ax.set_title("Who reviewed the wines" + (f" (top {len(table)} critics)" if len(table) else ""))
+    if table.empty:
+        _empty(ax, "No critics to show")
+        return fig
+    sns.barplot(x=table["n"].to_numpy(), y=table.index.astype(str), color=NEUTRAL_COLOUR, ax=ax)
+    ax.bar_label(ax.containers[0], padding=3, fontsize=9,
+                 labels=[f"{k:,}  (avg {m:.1f} pts)" if np.isfinite(m) else f"{k:,}"
+                         for k, m in zip(table["n"], table["mean"], strict=True)])
+    ax.set_xlabel("Number of wines (average score the critic gave in brackets)")
+    ax.set_ylabel("")
+    ax.margins(x=0.3)
+    return fig
+
+
+def points_by_price(predictions: pd.DataFrame) -> Figure:
+    """Box plot of the critics' scores per price band.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Report data with ``points`` and ``price``; wines without a price form
+        their own band.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One box per non-empty price band (middle half of the scores, the line
+        at the median), labelled with its number of wines.
+    """
+    frame = pd.DataFrame({"band": an.price_bands(predictions),
+                          "points": _numeric(predictions, "points")}).dropna()
+    fig, ax = _figure((8.5, 4.6))
+    ax.set_title("Critic's score by bottle price")
+    if frame.empty:
+        _empty(ax, "No scores to show")
+        return fig
+    frame["band"] = frame["band"].cat.remove_unused_categories()
+    counts = frame.groupby("band", observed=True).size()
+    sns.boxplot(data=frame, x="band", y="points", color="#d9c3ca", linecolor=MODEL_COLOUR,
+                fliersize=2, width=0.6, ax=ax)
+    ax.set_xticks(range(len(counts)),
+                  [f"{band}\n({k:,} wines)" for band, k in counts.items()], fontsize=9)
+    ax.set_xlabel(f"Price per bottle ({an.CURRENCY})")
+    ax.set_ylabel("Critic's score (points)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def interval_examples(predictions: pd.DataFrame, n: int = 40) -> Figure:
+    """The prediction ranges of a few wines, with the critic's score inside or outside.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Report data with ``points``, ``predicted_points``, ``lower`` and ``upper``.
+    n : int, default 40
+        Number of wines shown, taken evenly across the wines sorted by
+        predicted score (so the choice is reproducible).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One vertical bar per wine (its range), a dash at the prediction and a
+        dot at the critic's score: filled when inside the range, a red cross
+        when outside.
+    """
+    data = pd.DataFrame({c: _numeric(predictions, c)
+                         for c in ("points", "predicted_points", "lower", "upper")}).dropna()
+    fig, ax = _figure((9.0, 4.8))
+    if data.empty:
+        ax.set_title("Prediction ranges")
+        _empty(ax, "The model gave no prediction ranges")
+        return fig
+    data = data.sort_values(["predicted_points", "points"], kind="stable").reset_index(drop=True)
+    if len(data) > n:
+        data = data.iloc[np.linspace(0, len(data) - 1, n).round().astype(int)]
+    data = data.reset_index(drop=True)
+    inside = (data["points"] >= data["lower"]) & (data["points"] <= data["upper"])
+    x = np.arange(len(data))
+    ax.set_title(f"Prediction ranges of {len(data)} test wines: "
+                 f"{int(inside.sum())} of {len(data)} hold the critic's score")
+    ax.vlines(x, data["lower"], data["upper"], color=MODEL_COLOUR, alpha=0.35, linewidth=6,
+              label="80% range")
+    ax.scatter(x, data["predicted_points"], marker="_", s=120, color=MODEL_COLOUR,
+               linewidths=2, label="prediction", zorder=3)
+    ax.scatter(x[inside], data.loc[inside, "points"], s=28, color="0.15",
+               label="critic's score, inside the range", zorder=4)
+    ax.scatter(x[~inside], data.loc[~inside, "points"], s=50, marker="X", color=DOWN_COLOUR,
+               label="critic's score, outside the range", zorder=4)
+    ax.set_xticks([])
+    ax.set_xlabel("Test wines, sorted from lowest to highest predicted score")
+    ax.set_ylabel("Points")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", fontsize=9, frameon=True)
+    return fig
+
+
+def error_by_group_chart(table: pd.DataFrame, title: str,
+                         overall: float | None = None) -> Figure:
+    """Horizontal bars of the model's average error per group (country, critic ...).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`pipeline.report.analysis.error_by_group`: ``group``,
+        ``n``, ``mae`` and (optionally) ``mae_price_only``.
+    title : str
+        Title of the figure.
+    overall : float, optional
+        The model's average error over all wines, drawn as a dashed line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per group, in the table's order, labelled with its number of
+        wines; a grey bar beside it shows the price-only rule's error when known.
+    """
+    has_price = ("mae_price_only" in table.columns
+                 and bool(table["mae_price_only"].notna().any()))
+    fig, ax = _figure((8.0, (0.62 if has_price else 0.42) * max(len(table), 3) + 1.5))
+    ax.set_title(title)
+    if table.empty:
+        _empty(ax, "Too few wines per group to show")
+        return fig
+    y = np.arange(len(table))
+    height = 0.38 if has_price else 0.6
+    shift = height / 2 if has_price else 0.0
+    ax.barh(y - shift, table["mae"], color=MODEL_COLOUR, height=height, label="Model")
+    ax.bar_label(ax.containers[0], fmt="{:.1f}", padding=3, fontsize=8)
+    if has_price:
+        ax.barh(y + shift, table["mae_price_only"], color=BASELINE_COLOURS[1], height=height,
+                label="Price only (baseline)")
+        ax.bar_label(ax.containers[1], fmt="{:.1f}", padding=3, fontsize=8)
+    if overall is not None and np.isfinite(overall):
+        ax.axvline(overall, color="0.3", linestyle="--", linewidth=1,
+                   label=f"Model, all wines ({overall:.2f})")
+    ax.set_yticks(y, [f"{g}  ({k:,} wines)" for g, k in zip(table["group"].astype(str),
+                                                              table["n"], strict=True)],
+                  fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("Average error (points)")
+    ax.set_ylabel("")
+    ax.grid(axis="y", visible=False)
+    ax.margins(x=0.12)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
+def importance_chart(table: pd.DataFrame, n: int = 12) -> Figure:
+    """Horizontal bars of how much each feature moves predictions, on average.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`pipeline.report.analysis.importance_table`: ``label``
+        and ``points`` (mean absolute contribution), largest first.
+    n : int, default 12
+        Show at most ``n`` features.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The largest on top, each bar labelled with its value in points.
+    """
+    shown = table.head(n)
+    fig, ax = _figure((8.0, 0.42 * max(len(shown), 3) + 1.4))
+    ax.set_title("What the model looks at most")
+    if shown.empty:
+        _empty(ax, "No feature importances available for this model")
+        return fig
+    y = np.arange(len(shown))
+    ax.barh(y, shown["points"], color=MODEL_COLOUR, height=0.6)
+    ax.bar_label(ax.containers[0], fmt="{:.2f}", padding=3, fontsize=9)
+    ax.set_yticks(y, shown["label"].astype(str), fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("Average change of a prediction due to this feature (points, either way)")
+    ax.set_ylabel("")
+    ax.grid(axis="y", visible=False)
+    ax.margins(x=0.15)
+    return fig
+
+
+def contribution_waterfall(wine: Mapping[str, Any]) -> Figure:
+    """Waterfall of one wine's prediction: from the average wine to its predicted score.
+
+    Parameters
+    ----------
+    wine : mapping
+        One record of :func:`pipeline.report.analysis.explained_wines`:
+        ``title``, ``points``, ``start``, ``end`` and ``steps`` (a DataFrame
+        of ``label`` and ``contribution``, in the order drawn).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Rows from top to bottom: the starting point, one floating bar per
+        contribution (green raises the score, red lowers it), the prediction
+        and the critic's score (also a dashed line).
+    """
+    steps = wine.get("steps")
+    steps = steps if isinstance(steps, pd.DataFrame) else pd.DataFrame()
+    fig, ax = _figure((8.5, 0.45 * (len(steps) + 3) + 1.6))
+    ax.set_title(_wrap(str(wine.get("title") or "A wine"), 70), fontsize=12)
+    if steps.empty:
+        _empty(ax, "No explanation available for this wine")
+        return fig
+    start = an.finite(wine.get("start"))
+    start = start if np.isfinite(start) else 0.0
+    values = steps["contribution"].to_numpy(dtype=float)
+    lefts = start + np.concatenate([[0.0], np.cumsum(values)[:-1]])
+    end = an.finite(wine.get("end"))
+    end = end if np.isfinite(end) else start + float(values.sum())
+    points = an.finite(wine.get("points"))
+    labels = ["Average wine (starting point)", *steps["label"].astype(str), "Predicted score"]
+    if np.isfinite(points):
+        labels.append("Critic's score")
+    y = np.arange(len(labels))
+    rows = y[1:1 + len(values)]
+    ax.barh(rows, values, left=lefts, height=0.6,
+            color=[UP_COLOUR if v >= 0 else DOWN_COLOUR for v in values])
+    for yi, left, value in zip(rows, lefts, values, strict=True):
+        ax.annotate(_signed(value), (max(left, left + value), yi), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=9)
+    marks = [(0, start, "o", NEUTRAL_COLOUR, "normal"),
+             (len(values) + 1, end, "D", MODEL_COLOUR, "bold")]
+    if np.isfinite(points):
+        ax.axvline(points, color="0.2", linestyle="--", linewidth=1, zorder=1)
+        marks.append((len(values) + 2, points, "o", "0.1", "bold"))
+    for yi, x, marker, colour, weight in marks:
+        ax.scatter([x], [yi], s=70, marker=marker, color=colour, zorder=3)
+        ax.annotate(f"{x:.1f}", (x, yi), xytext=(8, 0),
+                    textcoords="offset points", va="center", fontsize=9, fontweight=weight)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("Points")
+    ax.grid(axis="y", visible=False)
+    ax.use_sticky_edges = False
+    ax.margins(x=0.08, y=0.04)
+    return fig
+
+
+def _signed(value: float) -> str:
+    text = f"{value:+.1f}"
+    return text[1:] if float(text) == 0 else text.replace("-", "\u2212")
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:2]) or text
+
+
+def cost_by_price_chart(table: pd.DataFrame, threshold: float = an.COSTLY_ERROR) -> Figure:
+    """Bars of the share of wines over- and under-rated by ``threshold`` points, per price band.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`pipeline.report.analysis.cost_by_price_band`.
+    threshold : float, default COSTLY_ERROR
+        The threshold the table was computed with (for the labels).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two bars per price band (over-rated red, under-rated green), each
+        labelled with its number of wines.
+    """
+    fig, ax = _figure((8.5, 4.8))
+    ax.set_title(f"Wines the model gets wrong by {threshold:.0f} points or more, by price")
+    if table.empty:
+        _empty(ax, "No predictions to show")
+        return fig
+    long = pd.concat([
+        pd.DataFrame({"band": table["band"].astype(str), "share": table["over_share"],
+                      "count": table["over"], "kind": "over-rated (disappointing buy)"}),
+        pd.DataFrame({"band": table["band"].astype(str), "share": table["under_share"],
+                      "count": table["under"], "kind": "under-rated (missed bargain)"}),
+    ], ignore_index=True)
+    order = table["band"].astype(str).tolist()
+    sns.barplot(data=long, x="band", y="share", hue="kind", order=order,
+                palette=[DOWN_COLOUR, UP_COLOUR], ax=ax)
+    for container, kind in zip(ax.containers, long["kind"].unique(), strict=False):
+        counts = long.loc[long["kind"] == kind, "count"].astype(int).tolist()
+        ax.bar_label(container, labels=[f"{c:,}" for c in counts], padding=2, fontsize=8)
+    ax.set_xticks(range(len(order)),
+                  [f"{band}\n({k:,} wines)" for band, k in zip(order, table["n"], strict=True)],
+                  fontsize=9)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(f"Price per bottle ({an.CURRENCY}); numbers on the bars count wines")
+    ax.set_ylabel("Share of the wines in the band")
+    ax.legend(title=None, fontsize=9, loc="upper left")
+    ax.margins(y=0.2)
     return fig

@@ -1,17 +1,12 @@
 """Render the evaluation report: one self-contained HTML file from a context directory.
 
-The ``evaluate`` step writes a *context directory* and calls
-:func:`render_report`.  The directory holds:
-
-``predictions.parquet``
-    One row per test review: ``id``, ``points``, ``predicted_points`` (needed)
-    and ``baseline_mean``, ``baseline_price``, ``price``, ``country`` ...
-    (used when present; missing values are fine).
-``metrics.json``
-    ``model``, ``baselines`` (``mean``, ``price_only``), ``rows`` and
-    ``model_info``, see :func:`load_context`.
-``word_weights.csv`` (optional)
-    ``term``, ``weight``: the words that push a prediction up or down.
+The ``evaluate`` step writes a *context directory* (described in
+:mod:`pipeline.report.context`: ``predictions.parquet``, ``metrics.json`` and
+the optional ``word_weights.csv``, ``importance.csv`` and ``explained.csv``)
+and calls :func:`render_report`.  The template ``template.pmd`` reads it
+with :func:`pipeline.report.context.load_context` and builds the report from
+:mod:`pipeline.report.analysis` (the numbers), :mod:`pipeline.report.plots`
+(the figures) and :mod:`pipeline.report.text` (the words and tables).
 
 How it runs
 -----------
@@ -40,7 +35,6 @@ import html
 import io
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -49,49 +43,40 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipeline.atomic import atomic_file
-from pipeline.schema import SchemaError
+
+# The context and text helpers lived here before; re-exported for existing callers.
+from pipeline.report.context import (  # noqa: F401
+    CONTEXT_ENV,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    REPORT_PREDICTION_COLUMNS,
+    REQUIRED_PREDICTION_COLUMNS,
+    WORD_WEIGHTS_FILE,
+    ReportContext,
+    check_context,
+    load_context,
+)
+from pipeline.report.text import (  # noqa: F401
+    METRIC_ROWS,
+    accuracy_sentence,
+    band_sentence,
+    baseline_sentence,
+    data_overview_html,
+    format_metric,
+    in_ten,
+    metrics_table_html,
+    model_info_html,
+)
 
 log = logging.getLogger(__name__)
 
-#: Environment variable through which the template finds its context directory.
-CONTEXT_ENV = "WINE_REPORT_CONTEXT"
 #: The Pweave template rendered by :func:`render_report`.
 TEMPLATE = Path(__file__).with_name("template.pmd")
 
-PREDICTIONS_FILE = "predictions.parquet"
-METRICS_FILE = "metrics.json"
-WORD_WEIGHTS_FILE = "word_weights.csv"
-
-#: Columns ``predictions.parquet`` must have.
-REQUIRED_PREDICTION_COLUMNS: tuple[str, ...] = ("points", "predicted_points")
-#: Columns of ``predictions.parquet`` the report reads when present (the text is left out).
-REPORT_PREDICTION_COLUMNS: tuple[str, ...] = (
-    "id", "points", "predicted_points", "baseline_mean", "baseline_price", "price", "country",
-    "province", "variety", "taster_name",
-)
-
-#: Metrics of the metrics table: key in ``metrics.json``, label, plain-words meaning, kind.
-METRIC_ROWS: tuple[tuple[str, str, str, str], ...] = (
-    ("mae", "Average error (MAE)",
-     "How many points the prediction is off, on average. Lower is better.", "points"),
-    ("rmse", "Typical error, big misses weigh more (RMSE)",
-     "Like the average error, but a few large misses count more. Lower is better.", "points"),
-    ("r2", "Share of score differences explained (R²)",
-     "1 is perfect; 0 is no better than always guessing the average score.", "ratio"),
-    ("within_2", "Within ±2 points",
-     "Share of wines whose prediction is at most 2 points off. Higher is better.", "share"),
-    ("within_3", "Within ±3 points",
-     "Share of wines whose prediction is at most 3 points off. Higher is better.", "share"),
-)
-_LOWER_IS_BETTER = {"mae", "rmse"}
 
 _KERNEL_NAME = "wine-report-python"
 _KERNEL_START_TIMEOUT = 120.0
@@ -101,402 +86,6 @@ CHUNK_TIMEOUT = 600.0
 
 class ReportError(RuntimeError):
     """Raised when the report cannot be rendered (a chunk failed, the kernel died, ...)."""
-
-
-# ---------------------------------------------------------------------------
-# Reading the context directory (used by the template, inside the kernel)
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReportContext:
-    """Everything the report shows, read from a context directory.
-
-    Attributes
-    ----------
-    predictions : pandas.DataFrame
-        Test rows with the columns of :data:`REPORT_PREDICTION_COLUMNS` that
-        exist (all of them: absent optional ones are filled with missing values).
-    metrics : dict
-        Content of ``metrics.json``.
-    word_weights : pandas.DataFrame
-        Columns ``term`` and ``weight``; empty when the file is absent.
-    """
-
-    predictions: pd.DataFrame
-    metrics: dict[str, Any]
-    word_weights: pd.DataFrame
-
-
-def _parquet_columns(path: Path) -> list[str]:
-    import pyarrow.dataset as ds
-
-    return list(ds.dataset(path, format="parquet").schema.names)
-
-
-def check_context(context_dir: str | os.PathLike) -> None:
-    """Check a context directory cheaply, before a kernel is started.
-
-    Parameters
-    ----------
-    context_dir : path-like
-        Directory written by the ``evaluate`` step.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the directory, ``predictions.parquet`` or ``metrics.json`` is missing.
-    pipeline.schema.SchemaError
-        If a required prediction column is missing, or ``metrics.json`` has
-        no ``model`` section.
-    """
-    context = Path(context_dir)
-    if not context.is_dir():
-        raise FileNotFoundError(f"report context directory not found: {context}")
-    for name in (PREDICTIONS_FILE, METRICS_FILE):
-        if not (context / name).exists():
-            raise FileNotFoundError(f"report context {context} lacks {name}")
-    columns = _parquet_columns(context / PREDICTIONS_FILE)
-    missing = [c for c in REQUIRED_PREDICTION_COLUMNS if c not in columns]
-    if missing:
-        raise SchemaError(
-            f"{context / PREDICTIONS_FILE} lacks column(s) {', '.join(missing)}"
-            f" (has: {', '.join(columns)})"
-        )
-    metrics = json.loads((context / METRICS_FILE).read_text(encoding="utf-8"))
-    if not isinstance(metrics, dict) or not isinstance(metrics.get("model"), dict):
-        raise SchemaError(f"{context / METRICS_FILE} has no 'model' section")
-
-
-def load_context(context_dir: str | os.PathLike | None = None) -> ReportContext:
-    """Read a context directory.
-
-    Parameters
-    ----------
-    context_dir : path-like, optional
-        Directory written by the ``evaluate`` step; defaults to the value of
-        the :data:`CONTEXT_ENV` environment variable.
-
-    Returns
-    -------
-    ReportContext
-        Predictions (without the free text), metrics and word weights.
-
-    Raises
-    ------
-    KeyError
-        If no directory is given and :data:`CONTEXT_ENV` is not set.
-    """
-    context = Path(context_dir if context_dir is not None else os.environ[CONTEXT_ENV])
-    check_context(context)
-    present = _parquet_columns(context / PREDICTIONS_FILE)
-    wanted = [c for c in REPORT_PREDICTION_COLUMNS if c in present]
-    predictions = pd.read_parquet(context / PREDICTIONS_FILE, columns=wanted)
-    for column in REPORT_PREDICTION_COLUMNS:
-        if column not in predictions.columns:
-            predictions[column] = pd.NA if column in ("country", "province", "variety",
-                                                     "taster_name") else float("nan")
-    metrics = json.loads((context / METRICS_FILE).read_text(encoding="utf-8"))
-    weights_path = context / WORD_WEIGHTS_FILE
-    if weights_path.exists():
-        weights = pd.read_csv(weights_path, keep_default_na=False, na_values=[""])
-    else:
-        weights = pd.DataFrame({"term": pd.Series(dtype="string"),
-                                "weight": pd.Series(dtype=float)})
-    return ReportContext(predictions=predictions, metrics=metrics, word_weights=weights)
-
-
-# ---------------------------------------------------------------------------
-# Text and tables of the report (used by the template)
-# ---------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _section(mapping: Any, key: str) -> Mapping[str, Any]:
-    value = mapping.get(key) if isinstance(mapping, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
-
-
-def format_metric(value: Any, kind: str) -> str:
-    """Format one metric for a reader.
-
-    Parameters
-    ----------
-    value : Any
-        The metric; anything that is not a finite number gives ``"n/a"``.
-    kind : {"points", "ratio", "share"}
-        Points are shown with two decimals, a ratio with two, a share (0-1) as
-        a whole percentage.
-
-    Returns
-    -------
-    str
-        E.g. ``"1.85"``, ``"0.47"`` or ``"78%"``.
-    """
-    number = _number(value)
-    if number is None:
-        return "n/a"
-    text = f"{100 * number:.0f}%" if kind == "share" else f"{number:.2f}"
-    return text.replace("-0.00", "0.00").replace("-0%", "0%")
-
-
-def in_ten(share: Any) -> str | None:
-    """Say a share as "N wines in 10".
-
-    Parameters
-    ----------
-    share : Any
-        Share between 0 and 1.
-
-    Returns
-    -------
-    str or None
-        E.g. ``"8 wines in 10"``, ``"nearly every wine"`` (95% and more),
-        ``"fewer than 1 wine in 10"``; None when ``share`` is not a number.
-    """
-    number = _number(share)
-    if number is None:
-        return None
-    if number >= 0.95:
-        return "nearly every wine"
-    tenths = round(10 * number)
-    if tenths < 1:
-        return "fewer than 1 wine in 10"
-    return f"{tenths} wine{'s' if tenths > 1 else ''} in 10"
-
-
-def accuracy_sentence(metrics: Mapping[str, Any]) -> str:
-    """The headline in plain words, e.g. "For 8 wines in 10 the prediction is within 2 points".
-
-    Parameters
-    ----------
-    metrics : mapping
-        Content of ``metrics.json``.
-
-    Returns
-    -------
-    str
-        Plain text (not HTML-escaped).
-    """
-    model = _section(metrics, "model")
-    within2, within3 = in_ten(model.get("within_2")), in_ten(model.get("within_3"))
-    mae = _number(model.get("mae"))
-    parts = []
-    if within2:
-        sentence = (f"For {within2} ({format_metric(model.get('within_2'), 'share')}) the "
-                    "predicted score is within 2 points of the critic's score")
-        if within3:
-            sentence += f", and for {within3} within 3 points"
-        parts.append(sentence + ".")
-    if mae is not None:
-        parts.append(f"On average the prediction is {mae:.1f} points off.")
-    return " ".join(parts) or "No accuracy figures are available."
-
-
-def baseline_sentence(metrics: Mapping[str, Any]) -> str:
-    """Compare the model's average error with the naive baselines, in plain words.
-
-    Parameters
-    ----------
-    metrics : mapping
-        Content of ``metrics.json``.
-
-    Returns
-    -------
-    str
-        Plain text (not HTML-escaped); empty when the numbers are missing.
-    """
-    model = _number(_section(metrics, "model").get("mae"))
-    baselines = _section(metrics, "baselines")
-    mean = _number(_section(baselines, "mean").get("mae"))
-    price = _number(_section(baselines, "price_only").get("mae"))
-    if model is None or (mean is None and price is None):
-        return ""
-    guesses = []
-    if mean is not None:
-        guesses.append(f"always guessing the average score would be {mean:.1f} points off")
-    if price is not None:
-        guesses.append(f"guessing from the price alone {price:.1f} points off")
-    sentence = "By comparison, " + " and ".join(guesses) + "."
-    best = min(x for x in (mean, price) if x is not None)
-    if best > 0 and model < best:
-        sentence += (f" The model's errors are {100 * (1 - model / best):.0f}% smaller than the"
-                     " better of these simple rules.")
-    elif model >= best:
-        sentence += " The model does not beat the simple rules on this data."
-    return sentence
-
-
-def _table(header: list[str], rows: list[list[str]], css: str = "") -> str:
-    head = "".join(f"<th>{cell}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    cls = f' class="{css}"' if css else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def metrics_table_html(metrics: Mapping[str, Any]) -> str:
-    """HTML table of the model's metrics beside the two baselines.
-
-    The best value of each row is in bold.
-
-    Parameters
-    ----------
-    metrics : mapping
-        Content of ``metrics.json``.
-
-    Returns
-    -------
-    str
-        An HTML ``<table>``.
-    """
-    model = _section(metrics, "model")
-    baselines = _section(metrics, "baselines")
-    columns = [
-        (f"Model ({html.escape(str(model.get('name', 'model')))})", model),
-        ("Always the average score", _section(baselines, "mean")),
-        ("From the price only", _section(baselines, "price_only")),
-    ]
-    rows = []
-    for key, label, meaning, kind in METRIC_ROWS:
-        values = [_number(col.get(key)) for _, col in columns]
-        known = [v for v in values if v is not None]
-        best = (min(known) if key in _LOWER_IS_BETTER else max(known)) if known else None
-        cells = []
-        for value in values:
-            text = format_metric(value, kind)
-            cells.append(f"<strong>{text}</strong>" if value is not None and value == best
-                         else text)
-        note = f'<span class="note">{html.escape(meaning)}</span>'
-        rows.append([html.escape(label), *cells, note])
-    header = ["", *(name for name, _ in columns), "What it means"]
-    return _table(header, rows, css="metrics")
-
-
-def data_overview_html(metrics: Mapping[str, Any]) -> str:
-    """HTML table of the number of reviews in each part of the data.
-
-    Parameters
-    ----------
-    metrics : mapping
-        Content of ``metrics.json``; its ``rows`` section gives the counts.
-
-    Returns
-    -------
-    str
-        An HTML ``<table>``.
-    """
-    counts = metrics.get("rows")
-    counts = counts if isinstance(counts, Mapping) else {}
-    parts = (
-        ("train", "Training", "the model learned from these"),
-        ("valid", "Validation", "used to choose the model's settings"),
-        ("test", "Test", "kept aside until the end; every figure in this report is on these"),
-        ("rejected", "Set aside", "unusable rows (e.g. no score or no tasting note), "
-                                  "kept with their reason"),
-    )
-    rows = []
-    for key, label, meaning in parts:
-        number = _number(counts.get(key))
-        rows.append([label, "n/a" if number is None else f"{number:,.0f}",
-                     f'<span class="note">{html.escape(meaning)}</span>'])
-    return _table(["Part", "Reviews", "Used for"], rows, css="overview")
-
-
-def _flatten(info: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    items: list[tuple[str, Any]] = []
-    for key, value in info.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            items.extend(_flatten(value, f"{name} / "))
-        else:
-            items.append((name, value))
-    return items
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else "n/a"
-    if isinstance(value, list | tuple):
-        return ", ".join(_format_value(v) for v in value)
-    if value is None:
-        return "n/a"
-    return str(value)
-
-
-def _label(key: str) -> str:
-    # "valid_metrics / within_2" -> "Valid metrics / within_2": only the section names are prose.
-    head, *rest = key.split(" / ")
-    head = head.replace("_", " ")
-    return " / ".join([head[:1].upper() + head[1:], *rest])
-
-
-def model_info_html(model_info: Mapping[str, Any] | None) -> str:
-    """HTML table of the free-form model information (versions, training time, ...).
-
-    Nested dictionaries are flattened to ``section / key`` rows.
-
-    Parameters
-    ----------
-    model_info : mapping or None
-        The ``model_info`` section of ``metrics.json``.
-
-    Returns
-    -------
-    str
-        An HTML ``<table>``, or a short paragraph when there is nothing to show.
-    """
-    if isinstance(model_info, Mapping):
-        items = _flatten(model_info)
-    else:
-        items = [("model info", model_info)] if model_info else []
-    if not items:
-        return "<p>No model information was recorded.</p>"
-    rows = [[html.escape(_label(k)), f"<code>{html.escape(_format_value(v))}</code>"]
-            for k, v in items]
-    return _table(["Item", "Value"], rows, css="info")
-
-
-def band_sentence(table: pd.DataFrame, what: str,
-                  names: Mapping[str, str] | None = None) -> str:
-    """Name the bands where the model is most and least accurate.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Output of :func:`pipeline.report.plots.mae_by_band`.
-    what : str
-        What the bands are, for the sentence (e.g. ``"wines scored"``, giving
-        "wines scored 85-87").
-    names : mapping, optional
-        Whole phrases for particular bands, e.g.
-        ``{"no price": "wines without a price"}``.
-
-    Returns
-    -------
-    str
-        Plain text (not HTML-escaped); empty with fewer than two bands of
-        at least 5 wines.
-    """
-    names = names or {}
-    model = table[(table["predictor"] == "Model") & (table["n"] >= 5)]
-    if len(model) < 2:
-        return ""
-    best = model.loc[model["mae"].idxmin()]
-    worst = model.loc[model["mae"].idxmax()]
-
-    def phrase(band: object) -> str:
-        return names.get(str(band), f"{what} {band}")
-
-    return (f"The model is most accurate for {phrase(best['band'])} (off by"
-            f" {best['mae']:.1f} points on average) and least accurate for"
-            f" {phrase(worst['band'])} ({worst['mae']:.1f} points).")
 
 
 # ---------------------------------------------------------------------------
@@ -529,6 +118,20 @@ table.info code { font-size: .9em; word-break: break-all; }
 figure { margin: 1.2em 0; text-align: center; }
 img { max-width: 100%; height: auto; }
 figcaption { color: #6b6266; font-size: .92em; margin-top: .3em; }
+h4 { font-size: 1em; margin: 1.4em 0 .2em; }
+.summary { background: #f6eef1; border-left: 4px solid #7b1e3a; padding: .4em 1.1em .8em; }
+.summary dt { font-weight: 600; color: #7b1e3a; margin-top: .6em; }
+.summary dd { margin: .1em 0 0 0; }
+.verdict { font-size: 1.08em; padding: .7em 1em; border-left: 4px solid #b7791f;
+  background: #fbf3e4; }
+.verdict-go { background: #eaf4ee; border-color: #2e7d4f; }
+.verdict-no, .verdict-unknown { background: #f8e9eb; border-color: #b23a48; }
+.quote { color: #4a4145; font-style: italic; font-size: .92em; }
+table.misses td:not(:first-child), table.misses th:not(:first-child),
+table.numbers td:not(:first-child), table.numbers th:not(:first-child),
+table.compact td:nth-child(2), table.compact th:nth-child(2) { text-align: right;
+  white-space: nowrap; }
+table.compact { width: auto; }
 .footer { margin-top: 3em; color: #8a8185; font-size: .85em; border-top: 1px solid #e6e1e3;
   padding-top: .6em; }
 @media print { body { background: #fff; } .page { box-shadow: none; } }
