@@ -28,8 +28,10 @@ test: $(STAMP) lint
 
 # The Docker way, end to end: build the images, compose up with two workers,
 # run the whole DAG in containers, tear down.
+E2E_TIMEOUT ?= 2700
 e2e: $(STAMP)
-	WINE_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker tests/test_e2e_docker.py
+	WINE_REQUIRE_DOCKER=1 WINE_VERSION=$(VERSION) timeout $(E2E_TIMEOUT) \
+	  $(BIN)/python -m pytest -m "docker and slow" -s tests/test_e2e_docker.py
 
 images:
 	./build-task-images.sh $(VERSION)

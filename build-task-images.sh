@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build and tag every image of the Docker way:
+#   wine-pipeline/base, wine-pipeline/core-deps   shared layers (not started by anything)
+#   wine-pipeline/dask                            dask-scheduler and dask-worker
+#   wine-pipeline/<step>                          one per step the orchestrator starts
+#   wine-pipeline/orchestrator                    the luigi DAG, and luigid
+# all tagged VERSION (default 0.1, what docker-compose.yml uses unless WINE_VERSION
+# says otherwise).  Stops at the first failing build.  Nothing is pulled but the
+# python:3.11-slim base.
+#
+# Usage: ./build-task-images.sh [VERSION]
+# Env:   DOCKER_BUILD_ARGS  extra arguments for every `docker build` (e.g. --no-cache)
+set -euo pipefail
+
+VERSION=${1:-${WINE_VERSION:-0.1}}
+if ! [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
+  echo "invalid image tag: $VERSION" >&2
+  exit 2
+fi
+cd "$(dirname "$0")"
+
+# Order matters: each image is built on the ones before it.
+IMAGES=(base core-deps dask download make-dataset train evaluate predict orchestrator)
+
+read -r -a extra <<<"${DOCKER_BUILD_ARGS:-}"
+built=()
+start=$(date +%s)
+for name in "${IMAGES[@]}"; do
+  tag="wine-pipeline/${name}:${VERSION}"
+  echo "==> building ${tag}" >&2
+  t0=$(date +%s)
+  docker build \
+    --file "images/${name}/Dockerfile" \
+    --build-arg "VERSION=${VERSION}" \
+    --tag "$tag" \
+    "${extra[@]}" \
+    . >&2
+  built+=("$tag	$(( $(date +%s) - t0 ))s")
+done
+
+echo "built in $(( $(date +%s) - start ))s:"
+for line in "${built[@]}"; do
+  tag=${line%%	*}
+  printf '  %-40s %8s  %s\n' "$tag" "${line##*	}" \
+    "$(docker image inspect --format '{{.Id}}' "$tag" | cut -c8-19)"
+done
