@@ -70,3 +70,17 @@ def dask_client(scheduler: str | None = None) -> Iterator[Client]:
         log.info("started a LocalCluster: %s, dashboard %s", cluster.scheduler_address,
                  client.dashboard_link)
         yield client
+
+
+def worker_count(client: Client) -> int:
+    """Number of workers the client's cluster has now (at least 1).
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    int
+    """
+    return max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)

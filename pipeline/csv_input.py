@@ -18,11 +18,15 @@ import dask
 import pandas as pd
 from dask.bytes import read_bytes
 from dask.delayed import Delayed
+from dask.utils import parse_bytes
 
 from pipeline.schema import SchemaError, check_columns
 
 #: Default partition size: big enough to amortise task overhead, small enough for memory.
 DEFAULT_BLOCKSIZE = "32MB"
+
+#: Smallest block a file is cut into to give every worker work.
+MIN_BLOCKSIZE = 256 * 1024
 
 #: Column set on rows that could not be parsed; empty on good rows.
 PARSE_ERROR = "_parse_error"
@@ -120,8 +124,35 @@ def parse_block(block: bytes, columns: list[str], has_header: bool) -> pd.DataFr
     return frame
 
 
+def effective_blocksize(path: str | Path, blocksize: str | int, min_partitions: int) -> int:
+    """Shrink ``blocksize`` so that the file gives at least ``min_partitions`` blocks.
+
+    A small file read in one block would keep all but one worker idle; blocks are
+    never cut below :data:`MIN_BLOCKSIZE`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    blocksize : str or int
+        The largest block, e.g. ``"32MB"``.
+    min_partitions : int
+        Blocks wanted at least (e.g. twice the workers).
+
+    Returns
+    -------
+    int
+        Bytes per block.
+    """
+    limit = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
+    wanted = -(-Path(path).stat().st_size // max(min_partitions, 1))
+    return max(min(limit, wanted), min(limit, MIN_BLOCKSIZE))
+
+
 def read_csv_blocks(
-    path: str | Path, required: tuple[str, ...], blocksize: str | int = DEFAULT_BLOCKSIZE
+    path: str | Path,
+    required: tuple[str, ...],
+    blocksize: str | int = DEFAULT_BLOCKSIZE,
+    min_partitions: int = 1,
 ) -> list[Delayed]:
     """Lazy partitions of a CSV, every column as a string.
 
@@ -132,7 +163,9 @@ def read_csv_blocks(
     required : tuple of str
         Columns the caller needs; checked before any partition is read.
     blocksize : str or int
-        Bytes per partition.
+        Bytes per partition at most.
+    min_partitions : int, default 1
+        Cut smaller blocks when the file would give fewer (see :func:`effective_blocksize`).
 
     Returns
     -------
@@ -146,6 +179,7 @@ def read_csv_blocks(
     """
     columns = read_header(path)
     check_columns(columns, required, str(path))
-    _, blocks = read_bytes(str(path), delimiter=b"\n", blocksize=blocksize, sample=False)
+    size = effective_blocksize(path, blocksize, min_partitions)
+    _, blocks = read_bytes(str(path), delimiter=b"\n", blocksize=size, sample=False)
     return [dask.delayed(parse_block)(block, columns, i == 0)
             for i, block in enumerate(blocks[0])]

@@ -148,17 +148,20 @@ def explanations(model: WineModel, test_dir: Path) -> tuple[pd.DataFrame, pd.Dat
         Long table of the highest- and lowest-predicted wines: ``id``, ``title``,
         ``points``, ``predicted_points``, ``feature``, ``contribution``.
     """
+    # Partitions each number their rows from 0: renumber, so a row has one label.
     rows = dd.read_parquet(str(test_dir)).head(EXPLAIN_ROWS, npartitions=-1)
+    rows = rows.reset_index(drop=True)
     if rows.empty:
         return pd.DataFrame(), pd.DataFrame()
     contrib = contributions(model, rows)
     pred = model.predict_frame(rows)
-    picked = rows.index[[int(np.argmax(pred)), int(np.argmin(pred))]]
+    picked = [int(np.argmax(pred)), int(np.argmin(pred))]
     explained = (
-        contrib.loc[picked]
-        .assign(**{ID_COLUMN: rows.loc[picked, ID_COLUMN], "title": rows.loc[picked, "title"],
-                   TARGET: rows.loc[picked, TARGET],
-                   "predicted_points": pred[[rows.index.get_loc(i) for i in picked]]})
+        contrib.iloc[picked]
+        .assign(**{ID_COLUMN: rows[ID_COLUMN].iloc[picked].to_numpy(),
+                   "title": rows["title"].iloc[picked].to_numpy(),
+                   TARGET: rows[TARGET].iloc[picked].to_numpy(),
+                   "predicted_points": pred[picked]})
         .melt(id_vars=[ID_COLUMN, "title", TARGET, "predicted_points"], var_name="feature",
               value_name="contribution")
     )

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import dask
 import pandas as pd
+from distributed import default_client
 
 from pipeline.atomic import atomic_dir
 from pipeline.cleaning import REASON, clean_partition, split_bucket
+from pipeline.cluster import worker_count
 from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
 
@@ -115,7 +117,9 @@ def make_dataset(
     TooManyRejects
         When the rejected share exceeds ``max_reject_share``.
     """
-    parts = read_csv_blocks(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize)
+    # Two blocks a worker at least, so a small file still keeps every worker busy.
+    parts = read_csv_blocks(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
+                            min_partitions=2 * worker_count(default_client()))
     log.info("reading %s in %d partitions", in_csv, len(parts))
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):

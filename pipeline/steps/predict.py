@@ -19,6 +19,7 @@ from distributed import default_client
 
 from pipeline.atomic import atomic_file
 from pipeline.cleaning import REASON, clean_partition, id_column_of
+from pipeline.cluster import worker_count
 from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks, read_header
 from pipeline.model import WineModel, load_model
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
@@ -94,7 +95,8 @@ def predict(
         ``rows`` scored and ``rejected`` rows (those with an empty prediction).
     """
     model = load_model(model_path)
-    parts = read_csv_blocks(input_csv, REQUIRED_FOR_SCORING, blocksize=blocksize)
+    parts = read_csv_blocks(input_csv, REQUIRED_FOR_SCORING, blocksize=blocksize,
+                            min_partitions=2 * worker_count(default_client()))
     if id_column_of(read_header(input_csv)) is None:
         lengths = dask.compute(*[dask.delayed(len)(p) for p in parts])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
