@@ -16,6 +16,7 @@ from distributed import Client, LocalCluster
 from conftest import read_split
 from pipeline.steps.generate import generate_csv
 from pipeline.steps.make_dataset import make_dataset
+from pipeline.steps.predict import predict
 
 SPLITS = ("train", "valid", "test", "rejects")
 
@@ -68,6 +69,55 @@ def test_sigkill_mid_write_leaves_nothing_complete(tmp_path, big_csv, clean_run,
     make_dataset(big_csv, out, blocksize="1MB")
     assert (out / "_SUCCESS").is_file()
     assert_same_dataset(out, clean_run)
+
+
+def kill_when(proc: subprocess.Popen, ready, what: str) -> None:
+    """SIGKILL the step and its whole cluster once ``ready()`` is true."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ready():
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the step finished or timed out before {what}")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def start_step(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args],
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigkill_during_train_and_predict(tmp_path, dataset_dir, model_path, sample_csv, client):
+    # train: killed once its cluster is up and the fit under way; no model may appear.
+    out = tmp_path / "model.joblib"
+    proc = start_step("train", "--dataset-dir", str(dataset_dir), "--out-model", str(out),
+                      "--model", "sgd")
+    lines: list[str] = []
+
+    def fitting() -> bool:
+        line = proc.stdout.readline()
+        lines.append(line)
+        return "LocalCluster" in line
+
+    kill_when(proc, fitting, "fitting")
+    assert not out.exists() and not list(tmp_path.glob(".model.joblib.*"))
+    # predict: killed while its pieces are being written.
+    pred = tmp_path / "pred.csv"
+    proc = start_step("predict", "--model", str(model_path), "--input", str(sample_csv),
+                      "--output", str(pred), "--blocksize", "300KB")
+    kill_when(proc, lambda: any(tmp_path.glob(".pred.csv.*/part.*.csv")), "writing")
+    assert not pred.exists()
+    # Reruns complete and equal a clean run's output.
+    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", "--model",
+                             str(model_path), "--input", str(sample_csv), "--output", str(pred)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    clean = tmp_path / "clean.csv"
+    predict(model_path, sample_csv, clean)
+    assert pred.read_bytes() == clean.read_bytes()
 
 
 def test_killed_worker_does_not_change_the_output(tmp_path, big_csv, clean_run):
