@@ -14,7 +14,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[report,orchestrate,dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[report,orchestrate,cluster,dev]"
 	touch $(STAMP)
 
 run: $(STAMP)
