@@ -25,7 +25,7 @@ from pipeline.sgd import N_FOLDS, fit_sgd, fold_of
 #: Hyperparameters hand-tuned on the validation split of the challenge sample.
 GBM_PARAMS = {
     "objective": "regression_l1",
-    "n_estimators": 2000,
+    "n_estimators": 1000,
     "learning_rate": 0.03,
     "num_leaves": 15,
     "min_child_samples": 20,
@@ -40,6 +40,10 @@ GBM_PARAMS = {
 }
 
 _LABEL = "_label"
+
+#: Rows per LightGBM machine at least: below this, the per-tree network exchange
+#: between workers costs more than it saves, so fewer workers take part.
+ROWS_PER_MACHINE = 100_000
 
 
 def _meta() -> pd.DataFrame:
@@ -99,6 +103,14 @@ def fit_stacked_gbm(
         meta=_meta(), verify_meta=False,
     )
     train, valid = client.persist([train, valid])
+    rows = int(train.map_partitions(len).sum().compute())
+    machines = max(1, min(len(client.scheduler_info(n_workers=-1)["workers"]),
+                          rows // ROWS_PER_MACHINE))
+    if train.npartitions > machines:
+        # LightGBM trains one machine per worker holding data; on small data one
+        # machine is faster than several exchanging histograms every tree.
+        train, valid = client.persist([train.repartition(npartitions=machines),
+                                       valid.repartition(npartitions=machines)])
     features = list(GBM_FEATURES)
     gbm = DaskLGBMRegressor(client=client, random_state=seed, **GBM_PARAMS)
     gbm.fit(
@@ -112,6 +124,6 @@ def fit_stacked_gbm(
         text_model=text_model, booster=gbm.booster_, best_iteration=best, target_mean=mean,
         metadata={"model": "lightgbm", "params": {**GBM_PARAMS, "seed": seed}},
     )
-    info = {"folds": N_FOLDS, "best_iteration": best,
+    info = {"folds": N_FOLDS, "best_iteration": best, "machines": machines,
             "valid_l1_at_best": float(curve[best - 1])}
     return model, info
