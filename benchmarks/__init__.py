@@ -1,0 +1,1 @@
+"""Scale benchmarks of the pipeline against a single-process reference."""

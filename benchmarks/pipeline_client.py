@@ -1,0 +1,234 @@
+"""The pipeline side of a benchmark: make-dataset, train and evaluate against a running cluster.
+
+Run by ``benchmarks/run.py`` as its own process (so the client's memory is
+measured apart from the harness), connected to the scheduler that the harness
+started.  It times each step, splits evaluate into scoring and report
+rendering, sums the workers' task time per task kind from Dask's task stream,
+and optionally saves a ``distributed.performance_report`` per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import logging
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from dask.utils import key_split
+from distributed import Client, get_task_stream, performance_report
+
+import pipeline.report.render as render_module
+from benchmarks.common import code_fingerprint
+from pipeline.csv_input import DEFAULT_BLOCKSIZE
+from pipeline.model import load_model
+from pipeline.steps.evaluate import evaluate
+from pipeline.steps.make_dataset import make_dataset
+from pipeline.steps.train import train
+
+log = logging.getLogger("benchmarks.pipeline_client")
+
+
+def summarise_task_stream(records: list[dict], t0: float) -> dict:
+    """Worker seconds per task kind and per action (compute, transfer, disk I/O).
+
+    ``span_by_task`` gives, per task kind, the first start and last stop of its
+    compute in seconds from ``t0`` (the stage's start, epoch seconds): the phases of a step.
+    """
+    by_kind: dict[str, float] = defaultdict(float)
+    by_action: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    span: dict[str, list[float]] = {}
+    for rec in records:
+        kind = key_split(rec.get("key"))
+        count[kind] += 1
+        for ss in rec.get("startstops", ()):
+            seconds = ss["stop"] - ss["start"]
+            by_action[ss["action"]] += seconds
+            if ss["action"] == "compute":
+                by_kind[kind] += seconds
+                lo, hi = span.get(kind, (ss["start"], ss["stop"]))
+                span[kind] = [min(lo, ss["start"]), max(hi, ss["stop"])]
+    top = sorted(by_kind.items(), key=lambda kv: -kv[1])
+    return {
+        "compute_seconds_by_task": {k: round(v, 3) for k, v in top},
+        "tasks_by_kind": dict(count),
+        "seconds_by_action": {k: round(v, 3) for k, v in by_action.items()},
+        "span_by_task": {k: [round(lo - t0, 2), round(hi - t0, 2)] for k, (lo, hi) in
+                         sorted(span.items(), key=lambda kv: kv[1][0])},
+    }
+
+
+def summarise_profile(tree: dict, top: int = 25) -> dict:
+    """Hot spots of a Dask statistical profile (merged over the workers).
+
+    ``self`` counts samples where a function was the innermost frame, ``cumulative``
+    those where it was anywhere on the stack (once per sample); both as shares of all
+    samples, over the worker threads' busy time.
+    """
+    total = tree.get("count", 0) or 1
+    own: dict[str, int] = defaultdict(int)
+    cumulative: dict[str, int] = defaultdict(int)
+
+    def name(node: dict) -> str:
+        d = node.get("description", {})
+        path = str(d.get("filename", "?"))
+        for marker in ("site-packages/", "/pipeline/", "lib/python3.11/"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        return f"{d.get('name', '?')} ({path}:{d.get('line_number', '?')})"
+
+    def walk(node: dict, seen: frozenset) -> None:
+        children = node.get("children", {}).values()
+        label = name(node)
+        if label not in seen:
+            cumulative[label] += node.get("count", 0)
+            seen = seen | {label}
+        own[label] += node.get("count", 0) - sum(c.get("count", 0) for c in children)
+        for child in children:
+            walk(child, seen)
+
+    for child in tree.get("children", {}).values():
+        walk(child, frozenset())
+
+    def share(d: dict[str, int]) -> dict[str, float]:
+        best = sorted(d.items(), key=lambda kv: -kv[1])[:top]
+        return {k: round(v / total, 4) for k, v in best if v > 0}
+
+    return {"samples": tree.get("count", 0), "self": share(own),
+            "cumulative": share(cumulative)}
+
+
+class Stages:
+    """Time the steps, with a task stream and an optional performance report each."""
+
+    def __init__(self, client: Client, profile_dir: Path | None):
+        self.client = client
+        self.profile_dir = profile_dir
+        self.results: dict[str, dict] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        info: dict = {}
+        report = (performance_report(filename=str(self.profile_dir / f"{name}.html"))
+                  if self.profile_dir else contextlib.nullcontext())
+        start_epoch = time.time()
+        t0 = time.perf_counter()
+        with report, get_task_stream(self.client) as ts:
+            yield info
+            seconds = time.perf_counter() - t0
+        if self.profile_dir:
+            prof = self.client.profile(start=start_epoch, stop=start_epoch + seconds + 1)
+            (self.profile_dir / f"{name}-hotspots.json").write_text(
+                json.dumps(summarise_profile(prof), indent=2))
+        info.update({
+            "seconds": round(seconds, 3),
+            "start": start_epoch,
+            "stop": start_epoch + seconds,
+            **summarise_task_stream(ts.data, start_epoch),
+        })
+        self.results[name] = info
+        log.info("%s: %.1f s", name, seconds)
+
+
+def timed_render():
+    """Wrap the report renderer so evaluate's rendering time is known apart from scoring."""
+    original = render_module.render_report
+    spent = {"seconds": 0.0}
+
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent["seconds"] += time.perf_counter() - t0
+
+    render_module.render_report = wrapper
+    return spent
+
+
+def run(args: argparse.Namespace) -> dict:
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    dataset, model_path, report = out / "dataset", out / "model.joblib", out / "report.html"
+    with Client(scheduler_file=str(args.scheduler_file), timeout="60s") as client:
+        client.wait_for_workers(args.workers, timeout=180)
+        pids = {
+            "scheduler": client.run_on_scheduler(_pid),
+            "workers": client.run(_pid),
+        }
+        # Workers import the step code once, as long-lived (Compose) workers would have;
+        # the reference's imports are not timed either.
+        t0 = time.perf_counter()
+        client.run(_warm_up)
+        warm = round(time.perf_counter() - t0, 3)
+        stages = Stages(client, args.profile_dir)
+        with stages.stage("make_dataset") as info:
+            totals = make_dataset(args.csv, dataset, blocksize=args.blocksize)
+            info["counts"] = totals
+        # The reference fits the linear model only; ask train for the same where it can choose.
+        kwargs = ({"model_kind": args.model}
+                  if "model_kind" in inspect.signature(train).parameters else {})
+        with stages.stage("train") as info:
+            train(dataset, model_path, seed=args.seed, **kwargs)
+            meta = load_model(model_path).metadata
+            info["model_kind_requested"] = kwargs.get("model_kind", "(train has no choice)")
+            info["model"] = meta.get("model")
+            info["fit"] = meta.get("train", {})
+            info["valid_metrics"] = meta.get("valid_metrics", {})
+        render = timed_render()
+        with stages.stage("evaluate") as info:
+            metrics = evaluate(dataset, model_path, report)
+            info["render_seconds"] = round(render["seconds"], 3)
+            info["metrics"] = {"model": metrics["model"], "baselines": metrics["baselines"],
+                               "rows": metrics["rows"]}
+        info["scoring_seconds"] = round(info["seconds"] - info["render_seconds"], 3)
+    return {"pids": pids, "warm_up_seconds": warm, "code": code_fingerprint(),
+            "dashboard_link": client.dashboard_link, "stages": stages.results}
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _warm_up() -> None:
+    import dask_ml.wrappers  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    import pipeline.features  # noqa: F401
+    import pipeline.steps.evaluate  # noqa: F401
+    import pipeline.steps.make_dataset  # noqa: F401
+    import pipeline.steps.train  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scheduler-file", type=Path, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--csv", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--result", type=Path, required=True)
+    parser.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile-dir", type=Path, default=None)
+    parser.add_argument("--model", default="sgd", help="train's model kind, where it has one")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+    result = run(args)
+    args.result.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,655 @@
+"""Benchmark the pipeline against a single-process reference at several sizes and worker counts.
+
+For each ``--rows`` size a synthetic CSV is generated once with the project's
+own generator (cached under ``benchmarks/work/``).  The single-process
+reference (``benchmarks/reference.py``) runs once per size in its own process.
+Then, per ``--workers`` count, the harness starts a real Dask cluster of
+separate processes (``dask scheduler`` and N ``dask worker --nthreads 1``,
+each under its nanny) and runs make-dataset, train and evaluate from a
+client process (``benchmarks/pipeline_client.py``).  A background thread
+polls the RSS of every process (scheduler, nannies, workers, client and its
+children, reference) every ``--interval`` seconds.
+
+Results go to ``<results-dir>/<name>.json`` (a list of objects, one per size
+and worker count) and ``<results-dir>/<name>.md``; memory timelines and, with
+``--profile``, a Dask performance report per step go to ``<results-dir>/<name>/``.
+
+Usage (from the repository root)::
+
+    .venv/bin/python -m benchmarks.run --rows 100000 1000000 --workers 1 2 --name local
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil  # noqa: E402
+
+from benchmarks.monitor import MB, Monitor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+log = logging.getLogger("benchmarks")
+
+STAGES = ("make_dataset", "train", "evaluate")
+VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow",
+             "scipy")
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def machine_info() -> dict:
+    """Cores, RAM, CPU model, OS, Python, library versions and the code's commit."""
+    cpu_model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    info = {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model,
+        "cores_logical": os.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "versions": versions,
+    }
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "pipeline"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        info["git_commit"] = commit
+        info["pipeline_code_modified"] = bool(dirty)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def parse_bytes(text: str) -> int:
+    from dask.utils import parse_bytes as dask_parse_bytes
+
+    return int(dask_parse_bytes(text))
+
+
+def ensure_csv(rows: int, seed: int, work_dir: Path) -> tuple[Path, dict]:
+    """The synthetic CSV of ``rows`` rows, generated once and then reused."""
+    from pipeline.steps.generate import generate_csv
+
+    path = work_dir / "data" / f"synthetic-{rows}-seed{seed}.csv"
+    if path.is_file():
+        return path, {"csv": str(path), "generated": False, "csv_mb": _mb(path)}
+    log.info("generating %d rows into %s", rows, path)
+    t0 = time.perf_counter()
+    generate_csv(rows, seed, path)
+    seconds = time.perf_counter() - t0
+    log.info("generated in %.1f s", seconds)
+    return path, {"csv": str(path), "generated": True, "generate_seconds": round(seconds, 2),
+                  "csv_mb": _mb(path)}
+
+
+def _mb(path: Path) -> float:
+    return round(path.stat().st_size / MB, 1)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a process the harness started: SIGTERM, then SIGKILL after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, what: str) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc, timeout=10)
+        raise TimeoutError(f"{what} did not finish within {timeout:.0f} s") from None
+
+
+def _load() -> list[float]:
+    """1, 5 and 15-minute load averages: other work on the machine skews the timings."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+#: A snapshot of the step code to run instead of the working tree (see ``--code-commit``).
+CODE_PATH: Path | None = None
+
+
+def snapshot_code(ref: str, work_dir: Path) -> tuple[Path, str]:
+    """Extract ``pipeline/`` at commit ``ref`` under the work dir; return its path and sha.
+
+    The benchmark processes import it ahead of the working tree, so a long run
+    measures one commit even while the working tree changes.
+    """
+    sha = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    dest = work_dir / "code" / sha[:12]
+    if not (dest / "pipeline" / "__init__.py").is_file():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", sha, "pipeline"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    return dest, sha
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    paths = (str(CODE_PATH) if CODE_PATH else None, str(ROOT), env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+# ---------------------------------------------------------------------------------- reference
+
+
+def run_reference(csv: Path, seed: int, run_dir: Path, memory_bound: int, interval: float,
+                  timeout: float | None) -> dict:
+    """Run ``benchmarks.reference`` in its own process and measure its peak RSS."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / "reference.json"
+    out.unlink(missing_ok=True)
+    logfile = run_dir / "reference.log"
+    cmd = [sys.executable, "-m", "benchmarks.reference", "--csv", str(csv), "--out", str(out),
+           "--seed", str(seed)]
+    log.info("reference on %s", csv.name)
+    load_before = _load()
+    t0 = time.perf_counter()
+    with Monitor(interval, kill_above={"reference": memory_bound}) as mon, \
+            open(logfile, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=run_dir, env=_child_env(), stdout=fh,
+                                stderr=subprocess.STDOUT)
+        mon.watch("reference", proc.pid)
+        try:
+            rc = _wait(proc, timeout, "the reference")
+        except TimeoutError as err:
+            return {"status": "failed", "reason": str(err)}
+    wall = time.perf_counter() - t0
+    peaks = mon.peaks(["reference"])
+    peak = max((p["peak_rss_mb"] for p in peaks), default=math.nan)
+    cpu = round(sum(p["cpu_seconds"] for p in peaks), 2)
+    if "reference" in mon.killed:
+        return {"status": "killed", "reason": mon.killed["reference"], "peak_rss_mb": peak}
+    if rc != 0 or not out.is_file():
+        return {"status": "failed", "reason": f"exit code {rc}: {_tail(logfile)}",
+                "peak_rss_mb": peak}
+    result = json.loads(out.read_text())
+    if "start" in result:
+        result["cpu_seconds"] = round(sum(mon.window_cpu(result["start"], result["stop"],
+                                                         ["reference"]).values()), 2)
+    result.update({"status": "ok", "peak_rss_mb": peak, "process_wall_seconds": round(wall, 2),
+                   "process_cpu_seconds": cpu,
+                   "load_average": {"before": load_before, "after": _load()}})
+    return result
+
+
+# ----------------------------------------------------------------------------------- pipeline
+
+
+class Cluster:
+    """A scheduler and N single-threaded workers, each a separate process tree."""
+
+    def __init__(self, run_dir: Path, workers: int, memory_limit: str, dashboard: str,
+                 monitor: Monitor):
+        self.run_dir = run_dir
+        self.n = workers
+        self.memory_limit = memory_limit
+        self.dashboard = dashboard
+        self.monitor = monitor
+        self.scheduler_file = run_dir / "scheduler.json"
+        self.procs: list[subprocess.Popen] = []
+        self.dashboard_link = ""
+
+    def _popen(self, args: list[str], logname: str) -> subprocess.Popen:
+        fh = open(self.run_dir / logname, "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=self.run_dir,
+                                env=_child_env(),
+                                stdout=fh, stderr=subprocess.STDOUT)
+        fh.close()
+        self.procs.append(proc)
+        return proc
+
+    def __enter__(self) -> Cluster:
+        self.scheduler_file.unlink(missing_ok=True)
+        sched = self._popen(["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                             "--port", "0", "--scheduler-file", str(self.scheduler_file),
+                             "--dashboard-address", self.dashboard], "scheduler.log")
+        self.monitor.watch("scheduler", sched.pid)
+        deadline = time.time() + 60
+        while not self.scheduler_file.is_file():
+            if sched.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the scheduler did not start:\n"
+                                   + _tail(self.run_dir / "scheduler.log"))
+            time.sleep(0.1)
+        time.sleep(0.2)  # the file is written in one go, but give it a moment
+        info = json.loads(self.scheduler_file.read_text())
+        port = info.get("services", {}).get("dashboard")
+        if port:
+            self.dashboard_link = f"http://127.0.0.1:{port}/status"
+        space = self.run_dir / "worker-space"
+        space.mkdir(exist_ok=True)
+        for i in range(self.n):
+            proc = self._popen(["distributed.cli.dask_worker", "--scheduler-file",
+                                str(self.scheduler_file), "--nthreads", "1", "--nworkers", "1",
+                                "--memory-limit", self.memory_limit, "--name", f"worker-{i}",
+                                "--local-directory", str(space), "--host", "127.0.0.1",
+                                "--no-dashboard"], f"worker-{i}.log")
+            self.monitor.watch(f"worker-{i}", proc.pid, label=f"worker-{i}-nanny",
+                               child_label=f"worker-{i}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in reversed(self.procs):  # workers first, the scheduler last
+            _stop(proc)
+
+
+def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Path,
+                 profile_dir: Path | None, timeline: Path | None) -> dict:
+    """Start a cluster, run the three steps from a client process, measure everything."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    result_file = run_dir / "client.json"
+    load_before = _load()
+    roles = ["scheduler", "client", *[f"worker-{i}" for i in range(workers)]]
+    with Monitor(args.interval) as mon:
+        with Cluster(run_dir, workers, args.worker_memory, args.dashboard, mon) as cluster:
+            if cluster.dashboard_link:
+                log.info("dashboard: %s", cluster.dashboard_link)
+            cmd = [sys.executable, "-m", "benchmarks.pipeline_client",
+                   "--scheduler-file", str(cluster.scheduler_file), "--workers", str(workers),
+                   "--csv", str(csv), "--out-dir", str(run_dir / "outputs"),
+                   "--result", str(result_file), "--blocksize", str(args.blocksize),
+                   "--seed", str(args.seed)]
+            cmd += ["--model", args.model]
+            if profile_dir:
+                cmd += ["--profile-dir", str(profile_dir)]
+            with open(run_dir / "client.log", "w") as fh:
+                client = subprocess.Popen(cmd, cwd=run_dir, env=_child_env(), stdout=fh,
+                                          stderr=subprocess.STDOUT)
+            mon.watch("client", client.pid)
+            try:
+                rc = _wait(client, args.timeout or None, "the pipeline")
+                error = None if rc == 0 else f"client exit code {rc}"
+            except TimeoutError as err:
+                error = str(err)
+            dashboard = cluster.dashboard_link
+    if timeline:
+        mon.write_timeline(timeline, roles)
+    processes = _merge_by_label(mon.peaks(roles))
+    out = {
+        "load_average": {"before": load_before, "after": _load()},
+        "dashboard": dashboard,
+        "processes": processes,
+        "tree_peak_rss_mb": {r: round(v / MB, 1) for r, v in sorted(mon.tree_peak.items())},
+    }
+    if error or not result_file.is_file():
+        out["error"] = (error or "no result") + "\n" + _tail(run_dir / "client.log", 40)
+        return out
+    client_result = json.loads(result_file.read_text())
+    for stage in client_result["stages"].values():
+        stage["peak_rss_mb"] = mon.window_peaks(stage["start"], stage["stop"], roles)
+        stage["cpu_seconds"] = mon.window_cpu(stage["start"], stage["stop"], roles)
+    out.update(client_result)
+    return out
+
+
+def _merge_by_label(peaks: list[dict]) -> list[dict]:
+    """One entry per process label; a restarted worker shows as more than one pid."""
+    merged: dict[str, dict] = {}
+    for p in peaks:
+        m = merged.setdefault(p["process"], {"process": p["process"], "role": p["role"],
+                                             "cmd": p["cmd"], "peak_rss_mb": 0.0, "pids": []})
+        m["peak_rss_mb"] = max(m["peak_rss_mb"], p["peak_rss_mb"])
+        m["pids"].append(p["pid"])
+    return sorted(merged.values(), key=lambda d: -d["peak_rss_mb"])
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+def _rate(rows: float, seconds: float | None) -> float | None:
+    return round(rows / seconds, 1) if seconds else None
+
+
+def _cpu_total(stages: dict) -> float | None:
+    """CPU seconds of every pipeline process over the three steps."""
+    if not all(s in stages and "cpu_seconds" in stages[s] for s in STAGES):
+        return None
+    return round(sum(sum(stages[s]["cpu_seconds"].values()) for s in STAGES), 2)
+
+
+def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
+            args: argparse.Namespace, machine: dict) -> dict:
+    """One result object: the headline fields first, then the details."""
+    stages = pipe.get("stages", {})
+    counts = stages.get("make_dataset", {}).get("counts", {})
+    ev = stages.get("evaluate", {})
+    seconds = {s: stages[s]["seconds"] for s in STAGES if s in stages}
+    pipeline_seconds = round(sum(seconds.values()), 3) if len(seconds) == 3 else None
+    render = ev.get("render_seconds")
+    ref_ok = ref.get("status") == "ok"
+    reference_seconds = ref.get("seconds") if ref_ok else None
+    peak = pipe["processes"][0] if pipe.get("processes") else {}
+    train_rows = counts.get("train", 0)
+    test_rows = counts.get("test", 0)
+
+    def ratio(num):
+        return round(num / reference_seconds, 3) if num and reference_seconds else None
+
+    no_render = round(pipeline_seconds - render, 3) if pipeline_seconds and render else None
+    out = {
+        "rows": rows,
+        "workers": workers,
+        "status": "failed" if "error" in pipe else "ok",
+        "pipeline_seconds": pipeline_seconds,
+        "reference_seconds": reference_seconds,
+        "ratio": ratio(pipeline_seconds),
+        "pipeline_seconds_excluding_report": no_render,
+        "ratio_excluding_report": ratio(no_render),
+        "pipeline_peak_rss_mb": peak.get("peak_rss_mb"),
+        "pipeline_peak_process": peak.get("process"),
+        "reference_peak_rss_mb": ref.get("peak_rss_mb") if ref_ok else None,
+        "pipeline_mae": ev.get("metrics", {}).get("model", {}).get("mae"),
+        "reference_mae": ref.get("mae") if ref_ok else None,
+        "pipeline_cpu_seconds": _cpu_total(stages),
+        "reference_cpu_seconds": ref.get("cpu_seconds") if ref_ok else None,
+        "pipeline_rows_per_second": _rate(rows, pipeline_seconds),
+        "reference_rows_per_second": _rate(rows, reference_seconds),
+        "make_dataset_seconds": seconds.get("make_dataset"),
+        "train_seconds": seconds.get("train"),
+        "evaluate_seconds": seconds.get("evaluate"),
+        "evaluate_scoring_seconds": ev.get("scoring_seconds"),
+        "evaluate_report_seconds": render,
+        "make_dataset_rows_per_second": _rate(rows, seconds.get("make_dataset")),
+        "train_rows_per_second": _rate(train_rows, seconds.get("train")),
+        "evaluate_rows_per_second": _rate(test_rows, seconds.get("evaluate")),
+        "peak_rss_mb_by_process": {p["process"]: p["peak_rss_mb"]
+                                   for p in pipe.get("processes", [])},
+        "worker_restarts": sum(len(p["pids"]) - 1 for p in pipe.get("processes", [])
+                               if p["process"].startswith("worker-")
+                               and not p["process"].endswith("nanny")),
+        "counts": counts,
+        "pipeline_test_metrics": ev.get("metrics", {}).get("model"),
+        "pipeline_baselines": ev.get("metrics", {}).get("baselines"),
+        "stages": stages,
+        "pipeline_error": pipe.get("error"),
+        "reference": ref,
+        "data": gen,
+        "settings": {
+            "worker_memory_limit": args.worker_memory,
+            "threads_per_worker": 1,
+            "blocksize": str(args.blocksize),
+            "seed": args.seed,
+            "rss_poll_seconds": args.interval,
+            "profile": bool(args.profile),
+            "model_kind": args.model,
+        },
+        "dashboard": pipe.get("dashboard"),
+        "load_average": pipe.get("load_average"),
+        "machine": machine,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    return out
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _code_line(results: list[dict]) -> str:
+    codes = {(r.get("code") or {}).get("commit") or "?" for r in results}
+    sources = {(r.get("code") or {}).get("source") or "?" for r in results}
+    hashes = {((r.get("code") or {}).get("client") or {}).get("pipeline_sha256")
+              for r in results} - {None}
+    text = f"commit {', '.join(c[:12] for c in sorted(codes))} ({', '.join(sorted(sources))})"
+    if hashes:
+        text += f", pipeline sources sha256 {', '.join(sorted(hashes))}"
+    return text
+
+
+def markdown(results: list[dict], name: str) -> str:
+    """The results as markdown: the headline table, the stages, memory by process."""
+    machine = results[0]["machine"] if results else machine_info()
+    s = results[0]["settings"] if results else {}
+    lines = [
+        f"# Benchmark `{name}`",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['cores_logical']} cores, "
+        f"{machine['ram_gb']} GB RAM ({machine.get('hostname', '')}; {machine['os']}). "
+        f"Workers: single-threaded processes, memory limit {s.get('worker_memory_limit')} "
+        f"each; blocksize {s.get('blocksize')}; seed {s.get('seed')}; train's model kind "
+        f"`{s.get('model_kind')}`. Step code: {_code_line(results)}.",
+        "",
+        "Pipeline = make-dataset + train + evaluate (evaluate includes rendering the HTML "
+        "report; *excl. report* leaves the rendering out). Reference = one process, "
+        "pandas + the same cleaning, split, hashed features and SGD (see "
+        "`benchmarks/README.md`). Ratio = pipeline seconds / reference seconds. Peak RSS: "
+        "the largest single process. CPU s: user+system seconds of all the processes "
+        "(robust to other load on the machine, unlike wall seconds).",
+        "",
+        "| rows | workers | pipeline s | reference s | ratio | ratio excl. report | "
+        "pipeline peak RSS MB | reference peak RSS MB | pipeline MAE | reference MAE |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        peak = _fmt(r["pipeline_peak_rss_mb"], 0)
+        if r.get("pipeline_peak_process"):
+            peak += f" ({r['pipeline_peak_process']})"
+        lines.append(
+            f"| {_fmt(r['rows'])} | {r['workers']} | {_fmt(r['pipeline_seconds'])} | "
+            f"{_fmt(r['reference_seconds'])} | {_fmt(r['ratio'], 2)} | "
+            f"{_fmt(r['ratio_excluding_report'], 2)} | {peak} | "
+            f"{_fmt(r['reference_peak_rss_mb'], 0)} | {_fmt(r['pipeline_mae'], 3)} | "
+            f"{_fmt(r['reference_mae'], 3)} |")
+    lines += [
+        "",
+        "## Stages (wall seconds; rows/s of the step's input rows)",
+        "",
+        "| rows | workers | make-dataset s | train s | "
+        "evaluate s (scoring / report) | pipeline rows/s | reference rows/s | "
+        "pipeline CPU s | reference CPU s | reference stages s | load avg before/after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in results:
+        ref = r["reference"]
+        la = r.get("load_average") or {}
+        load = (f"{la['before'][0]:.1f} / {la['after'][0]:.1f}"
+                if la.get("before") and la.get("after") else "–")
+        ref_stages = (", ".join(f"{k} {v:.1f}" for k, v in ref.get("stages", {}).items())
+                      if ref.get("status") == "ok" else
+                      f"{ref.get('status')}: {ref.get('reason', '')}".replace("\n", " ")[:200])
+        lines.append(
+            f"| {_fmt(r['rows'])} | {r['workers']} | {_fmt(r['make_dataset_seconds'])} | "
+            f"{_fmt(r['train_seconds'])} | {_fmt(r['evaluate_seconds'])} "
+            f"({_fmt(r['evaluate_scoring_seconds'])} / {_fmt(r['evaluate_report_seconds'])}) | "
+            f"{_fmt(r['pipeline_rows_per_second'], 0)} | "
+            f"{_fmt(r['reference_rows_per_second'], 0)} | {_fmt(r.get('pipeline_cpu_seconds'))} | "
+            f"{_fmt(r.get('reference_cpu_seconds'))} | {ref_stages} | {load} |")
+    lines += ["", "## Peak RSS per process and stage (MB, sampled)", ""]
+    for r in results:
+        lines.append(f"**{_fmt(r['rows'])} rows, {r['workers']} worker(s)** "
+                     f"(overall peaks: " + ", ".join(
+                         f"{k} {v:,.0f}" for k, v in r["peak_rss_mb_by_process"].items())
+                     + f"; worker restarts: {r['worker_restarts']})")
+        lines.append("")
+        for stage in STAGES:
+            peaks = r["stages"].get(stage, {}).get("peak_rss_mb", {})
+            if peaks:
+                lines.append(f"- {stage}: " + ", ".join(f"{k} {v:,.0f}"
+                                                         for k, v in peaks.items()))
+        if r.get("pipeline_error"):
+            lines.append(f"- pipeline error: `{r['pipeline_error'].splitlines()[0]}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(results: list[dict], results_dir: Path, name: str) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (results_dir / f"{name}.md").write_text(markdown(results, name) + "\n")
+
+
+# --------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from pipeline.csv_input import DEFAULT_BLOCKSIZE
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000],
+                   help="synthetic data set sizes")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                   help="worker counts (single-threaded processes)")
+    p.add_argument("--name", default=None,
+                   help="results name (default: bench-<date>-<time>)")
+    p.add_argument("--profile", action="store_true",
+                   help="save a distributed.performance_report per step")
+    p.add_argument("--skip-reference-above", type=int, default=None, metavar="ROWS",
+                   help="skip the single-process reference for sizes above ROWS")
+    p.add_argument("--worker-memory", default="4GB", help="memory limit of each worker")
+    p.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE, help="CSV bytes per partition")
+    p.add_argument("--seed", type=int, default=0, help="data and model seed")
+    p.add_argument("--model", default="sgd",
+                   help="train's model kind (sgd, lightgbm, auto); the reference fits the "
+                        "linear model, so sgd is the comparable one")
+    p.add_argument("--code-commit", default=None, metavar="REF",
+                   help="run the step code of this commit (extracted under the work dir) "
+                        "instead of the working tree, e.g. HEAD")
+    p.add_argument("--dashboard", default=":8787",
+                   help="scheduler dashboard address (':0' for any free port)")
+    p.add_argument("--interval", type=float, default=0.2, help="RSS polling interval, seconds")
+    p.add_argument("--reference-memory-bound", default=None,
+                   help="kill the reference above this RSS (default: 85%% of available RAM)")
+    p.add_argument("--timeout", type=float, default=0,
+                   help="seconds allowed per pipeline run and per reference run (0: none)")
+    p.add_argument("--work-dir", type=Path, default=BENCH / "work",
+                   help="cache of CSVs and scratch outputs")
+    p.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    p.add_argument("--keep-outputs", action="store_true",
+                   help="keep each run's data set, model and report under the work dir")
+    args = p.parse_args(argv)
+    # Children run in their own directories (so that `pipeline` comes from PYTHONPATH,
+    # not from the current directory): every path they get must be absolute.
+    args.work_dir, args.results_dir = args.work_dir.resolve(), args.results_dir.resolve()
+    if args.name is None:
+        args.name = "bench-" + datetime.datetime.now().strftime("%Y%m%d-%H%M")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    machine = machine_info()
+    global CODE_PATH
+    code = {"source": "working tree", "commit": machine.get("git_commit")}
+    if args.code_commit:
+        CODE_PATH, sha = snapshot_code(args.code_commit, args.work_dir)
+        code = {"source": f"snapshot of {args.code_commit}", "commit": sha,
+                "path": str(CODE_PATH)}
+        log.info("running the step code of commit %s from %s", sha[:12], CODE_PATH)
+    bound = (parse_bytes(args.reference_memory_bound) if args.reference_memory_bound
+             else int(0.85 * psutil.virtual_memory().available))
+    extras = args.results_dir / args.name
+    extras.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    log.info("machine: %s, %s cores, %s GB", machine["cpu_model"], machine["cores_logical"],
+             machine["ram_gb"])
+    for rows in args.rows:
+        csv, gen = ensure_csv(rows, args.seed, args.work_dir)
+        size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
+        if args.skip_reference_above is not None and rows > args.skip_reference_above:
+            ref = {"status": "skipped",
+                   "reason": f"{rows:,} rows is above --skip-reference-above "
+                             f"{args.skip_reference_above:,}: the single-process reference "
+                             "holds the whole CSV and the whole feature matrix in one "
+                             "process, and its memory grows with the rows"}
+        else:
+            ref = run_reference(csv, args.seed, size_dir / "reference", bound, args.interval,
+                                args.timeout or None)
+        log.info("reference: %s", {k: ref.get(k) for k in ("status", "seconds", "mae",
+                                                           "peak_rss_mb", "reason")})
+        for workers in args.workers:
+            tag = f"{rows}-w{workers}"
+            run_dir = size_dir / f"workers-{workers}"
+            profile_dir = extras / f"profile-{tag}" if args.profile else None
+            log.info("pipeline: %d rows, %d worker(s)", rows, workers)
+            pipe = run_pipeline(csv, workers, args, run_dir, profile_dir,
+                                extras / f"memory-{tag}.csv")
+            result = combine(rows, workers, gen, ref, pipe, args, machine)
+            result["code"] = {**code, "client": pipe.get("code"),
+                              "reference": ref.get("code")}
+            if result["reference_mae"] is not None and result["counts"]:
+                same = ref.get("test_rows") == result["counts"].get("test")
+                result["same_test_rows"] = same
+            results.append(result)
+            write_results(results, args.results_dir, args.name)
+            log.info("%s: pipeline %s s, reference %s s, ratio %s, peak %s MB (%s), MAE %s / %s",
+                     tag, result["pipeline_seconds"], result["reference_seconds"],
+                     result["ratio"], result["pipeline_peak_rss_mb"],
+                     result["pipeline_peak_process"], result["pipeline_mae"],
+                     result["reference_mae"])
+            if result["status"] != "ok":
+                log.error("pipeline failed: %s", result["pipeline_error"])
+            if not args.keep_outputs:
+                shutil.rmtree(run_dir / "outputs", ignore_errors=True)
+                shutil.rmtree(run_dir / "worker-space", ignore_errors=True)
+    log.info("results: %s", args.results_dir / f"{args.name}.json")
+    return 0 if all(r["status"] == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""A smoke run of the benchmark harness on a few thousand rows: the fields are there and sane.
+
+No timing is asserted: only that every stage ran, every process was measured,
+and the pipeline and the reference agree on the data and roughly on accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+from conftest import ROOT
+
+ROWS = 3000
+
+HEADLINE = ("rows", "workers", "pipeline_seconds", "reference_seconds", "ratio",
+            "pipeline_peak_rss_mb", "reference_peak_rss_mb", "pipeline_mae", "reference_mae")
+
+
+def test_benchmark_smoke(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--rows", str(ROWS), "--workers", "1",
+         "--name", "smoke", "--work-dir", str(tmp_path / "work"),
+         "--results-dir", str(tmp_path / "results"), "--dashboard", ":0",
+         "--worker-memory", "2GB"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results" / "smoke.json").read_text())
+    assert (tmp_path / "results" / "smoke.md").read_text().count("| 3,000 | 1 |") == 2
+    assert (tmp_path / "results" / "smoke" / f"memory-{ROWS}-w1.csv").is_file()
+    assert len(results) == 1
+    r = results[0]
+    for field in HEADLINE:
+        assert r[field] is not None, field
+    assert (r["rows"], r["workers"], r["status"]) == (ROWS, 1, "ok")
+
+    # Every stage timed and adding up; the report rendering known apart from scoring.
+    stages = [r[f"{s}_seconds"] for s in ("make_dataset", "train", "evaluate")]
+    assert all(s > 0 for s in stages)
+    assert math.isclose(r["pipeline_seconds"], sum(stages), rel_tol=1e-6)
+    assert 0 < r["evaluate_report_seconds"] < r["evaluate_seconds"]
+    assert math.isclose(r["ratio"], r["pipeline_seconds"] / r["reference_seconds"], rel_tol=1e-3)
+    assert r["pipeline_rows_per_second"] > 0 and r["reference_rows_per_second"] > 0
+
+    # Every process of the cluster and the reference was measured, at plausible sizes.
+    peaks = r["peak_rss_mb_by_process"]
+    assert {"scheduler", "client", "worker-0", "worker-0-nanny"} <= set(peaks)
+    assert all(10 < mb < 4000 for mb in peaks.values()), peaks
+    assert r["pipeline_peak_rss_mb"] == max(peaks.values())
+    assert 50 < r["reference_peak_rss_mb"] < 4000
+    for stage in ("make_dataset", "train", "evaluate"):
+        assert "worker-0" in r["stages"][stage]["peak_rss_mb"]
+    assert r["worker_restarts"] == 0
+
+    # Same rows, same split, comparable accuracy (SGD on 2,400 synthetic rows).
+    assert r["counts"]["input"] == ROWS
+    assert r["same_test_rows"] is True
+    assert 0.3 < r["pipeline_mae"] < 3 and 0.3 < r["reference_mae"] < 3
+    assert abs(r["pipeline_mae"] - r["reference_mae"]) < 0.5
+    assert r["reference"]["epochs"] == r["stages"]["train"]["fit"]["epochs"]
+
+    machine = r["machine"]
+    assert machine["cores_logical"] >= 1 and machine["ram_gb"] > 0 and machine["cpu_model"]
