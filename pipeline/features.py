@@ -62,7 +62,22 @@ def char_4grams(text: str) -> list[str]:
     return grams
 
 
-def numeric_frame(df: pd.DataFrame) -> pd.DataFrame:
+def description_words(df: pd.DataFrame) -> np.ndarray:
+    """Number of whitespace-separated words in each description (0 when missing).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``description``.
+
+    Returns
+    -------
+    numpy.ndarray of float
+    """
+    return df["description"].fillna("").str.count(_WORD.pattern).to_numpy(dtype="float64")
+
+
+def numeric_frame(df: pd.DataFrame, words: np.ndarray | None = None) -> pd.DataFrame:
     """Derive the raw (unscaled) numeric features of a cleaned partition.
 
     Missing values stay NaN here; :meth:`FeatureSpec.transform` fills them with the
@@ -72,6 +87,8 @@ def numeric_frame(df: pd.DataFrame) -> pd.DataFrame:
     ----------
     df : pandas.DataFrame
         Cleaned rows with ``price``, ``vintage`` and ``description``.
+    words : numpy.ndarray, optional
+        :func:`description_words` of ``df``, when the caller has it already.
 
     Returns
     -------
@@ -81,7 +98,8 @@ def numeric_frame(df: pd.DataFrame) -> pd.DataFrame:
     price = pd.to_numeric(df["price"], errors="coerce").astype("float64")
     log_price = np.log1p(price.clip(lower=0))
     vintage = pd.to_numeric(df["vintage"], errors="coerce").astype("float64")
-    words = df["description"].fillna("").str.count(_WORD.pattern).astype("float64")
+    if words is None:
+        words = description_words(df)
     return pd.DataFrame(
         {
             "log_price": log_price,
@@ -219,6 +237,7 @@ class FeatureSpec:
             Shape ``(len(df), n_features)``, float32.
         """
         descriptions = df["description"].fillna("").to_numpy()
+        words = description_words(df)  # shared by the length band and the numeric block
         text = self._text_hasher(self.text_features).transform(descriptions)
         chars = HashingVectorizer(
             n_features=self.char_features,
@@ -241,8 +260,8 @@ class FeatureSpec:
             input_type="string",
             alternate_sign=False,
             dtype=np.float32,
-        ).transform(bin_tokens(df))
-        numeric = numeric_frame(df)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
+        ).transform(bin_tokens(df, words))
+        numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
         mean = np.asarray(self.numeric_mean)
         numeric = np.where(np.isnan(numeric), mean, numeric)
         numeric = (numeric - mean) / np.asarray(self.numeric_std) * self.numeric_weight
@@ -328,7 +347,7 @@ def category_tokens(df: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def bin_tokens(df: pd.DataFrame) -> list[list[str]]:
+def bin_tokens(df: pd.DataFrame, words: np.ndarray | None = None) -> list[list[str]]:
     """Band tokens: price band, description-length band, and taster within price band.
 
     Fixed bands on a log scale, so nothing is learned and the tokens of a row
@@ -338,6 +357,8 @@ def bin_tokens(df: pd.DataFrame) -> list[list[str]]:
     ----------
     df : pandas.DataFrame
         Rows with ``price``, ``description`` and ``taster_name``.
+    words : numpy.ndarray, optional
+        :func:`description_words` of ``df``, when the caller has it already.
 
     Returns
     -------
@@ -348,7 +369,8 @@ def bin_tokens(df: pd.DataFrame) -> list[list[str]]:
     price_band = np.where(
         np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
     ).astype(int)
-    words = df["description"].fillna("").str.count(_WORD.pattern).to_numpy(dtype="float64")
+    if words is None:
+        words = description_words(df)
     length_band = np.floor(np.log1p(words) * 4).astype(int)
     tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
     return [
