@@ -2,7 +2,8 @@
 
 For the linear model a feature group's contribution is the sum of its
 weights times its values; for the stacked model it is LightGBM's SHAP-style
-``pred_contrib``.  Either way, contributions plus the baseline equal the
+``pred_contrib``, scaled by the GBM's share of the blend, with the linear
+model's share added to ``text_score``.  Either way, contributions plus the baseline equal the
 (unclipped) prediction, so the report can show why a wine got its score.
 """
 
@@ -34,10 +35,13 @@ def contributions(model: WineModel, df: pd.DataFrame) -> pd.DataFrame:
         unclipped prediction.
     """
     if isinstance(model, StackedGbmModel):
-        frame = gbm_frame(df, model.text_model.predict_raw(df))
-        raw = model.booster.predict(frame, num_iteration=model.best_iteration, pred_contrib=True)
-        out = pd.DataFrame(raw[:, :-1], columns=list(GBM_FEATURES), index=df.index)
-        out[BASELINE] = raw[:, -1] + model.target_mean
+        text = model.text_model.predict_raw(df)
+        raw = model.booster.predict(gbm_frame(df, text), num_iteration=model.best_iteration,
+                                    pred_contrib=True)
+        gbm_share = 1.0 - model.text_weight
+        out = pd.DataFrame(raw[:, :-1] * gbm_share, columns=list(GBM_FEATURES), index=df.index)
+        out["text_score"] += model.text_weight * (text - model.target_mean)
+        out[BASELINE] = raw[:, -1] * gbm_share + model.target_mean
         return out
     if isinstance(model, SgdModel):
         x = model.spec.transform(df).tocsc()

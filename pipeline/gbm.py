@@ -6,6 +6,8 @@ from honest, out-of-fold scores.  Validation and later data get the score of
 the linear model fitted on the whole training split.  The number of trees is
 chosen on the validation split (LightGBM's Dask interface has no early
 stopping, so the whole validation curve is recorded and its minimum kept).
+The final prediction blends the GBM's with the linear model's, in the
+proportion that scores best on the validation split.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from distributed import default_client
 from lightgbm.dask import DaskLGBMRegressor
 
 from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES, gbm_frame
-from pipeline.model import SgdModel, StackedGbmModel
+from pipeline.model import SgdModel, StackedGbmModel, blend
 from pipeline.schema import TARGET
 from pipeline.sgd import N_FOLDS, fit_sgd, fold_of
 
@@ -45,6 +47,9 @@ _LABEL = "_label"
 #: between workers costs more than it saves, so fewer workers take part.
 ROWS_PER_MACHINE = 100_000
 
+#: Shares of the linear model tried in the blend (see :func:`choose_text_weight`).
+TEXT_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
+
 
 def _meta() -> pd.DataFrame:
     columns = {name: pd.Series(dtype="float32") for name in GBM_FEATURES}
@@ -64,6 +69,25 @@ def _oof_frame(df: pd.DataFrame, fold_models: list[SgdModel], mean: float) -> pd
 def _scored_frame(df: pd.DataFrame, text_model: SgdModel, mean: float) -> pd.DataFrame:
     score = text_model.predict_raw(df) if len(df) else np.empty(0)
     return gbm_frame(df, score).assign(**{_LABEL: df[TARGET].to_numpy("float64") - mean})
+
+
+def choose_text_weight(gbm: np.ndarray, text: np.ndarray, actual: np.ndarray) -> float:
+    """The share of the linear model in the blend that gives the lowest MAE.
+
+    Parameters
+    ----------
+    gbm, text : numpy.ndarray
+        Validation predictions of LightGBM and of the linear model.
+    actual : numpy.ndarray
+        Validation points.
+
+    Returns
+    -------
+    float
+        One of :data:`TEXT_WEIGHTS`; the smaller on ties.
+    """
+    errors = [np.mean(np.abs(actual - blend(gbm, text, w))) for w in TEXT_WEIGHTS]
+    return float(TEXT_WEIGHTS[int(np.argmin(errors))])
 
 
 def fit_stacked_gbm(
@@ -120,10 +144,17 @@ def fit_stacked_gbm(
     )
     curve = np.asarray(gbm.evals_result_["valid_0"]["l1"])
     best = int(np.argmin(curve)) + 1
+    # The validation split is a tenth of the rows and a dozen columns: small enough
+    # to bring here and score with the booster for the blend.
+    held_out = valid.compute()
+    trees = gbm.booster_.predict(held_out[features], num_iteration=best) + mean
+    label = held_out[_LABEL].to_numpy() + mean
+    text_weight = choose_text_weight(trees, held_out["text_score"].to_numpy(), label)
     model = StackedGbmModel(
         text_model=text_model, booster=gbm.booster_, best_iteration=best, target_mean=mean,
+        text_weight=text_weight,
         metadata={"model": "lightgbm", "params": {**GBM_PARAMS, "seed": seed}},
     )
     info = {"folds": N_FOLDS, "best_iteration": best, "machines": machines,
-            "valid_l1_at_best": float(curve[best - 1])}
+            "valid_l1_at_best": float(curve[best - 1]), "text_weight": text_weight}
     return model, info

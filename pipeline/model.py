@@ -172,15 +172,37 @@ class StackedGbmModel(WineModel):
         Trees used, chosen on the validation split.
     target_mean : float
         Mean points of the training split.
+    text_weight : float, default 0.0
+        Share of the linear model's own prediction blended into the GBM's, chosen on
+        the validation split: the two err differently, so a blend beats either.
     """
 
     text_model: SgdModel
     booster: Any
     best_iteration: int
     target_mean: float
+    text_weight: float = 0.0
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
         from pipeline.gbm_features import gbm_frame
 
-        frame = gbm_frame(df, self.text_model.predict_raw(df))
-        return self.booster.predict(frame, num_iteration=self.best_iteration) + self.target_mean
+        text = self.text_model.predict_raw(df)
+        trees = self.booster.predict(gbm_frame(df, text), num_iteration=self.best_iteration)
+        return blend(trees + self.target_mean, text, self.text_weight)
+
+
+def blend(gbm: np.ndarray, text: np.ndarray, text_weight: float) -> np.ndarray:
+    """The stacked model's prediction from its GBM and linear parts.
+
+    Parameters
+    ----------
+    gbm, text : numpy.ndarray
+        Points predicted by LightGBM and by the linear model.
+    text_weight : float
+        Share of the linear model, 0 to 1.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    return (1.0 - text_weight) * np.asarray(gbm) + text_weight * np.asarray(text)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import read_split
+from pipeline.explain import contributions
 from pipeline.features import FeatureSpec
+from pipeline.gbm import TEXT_WEIGHTS, choose_text_weight
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, load_model
 from pipeline.sgd import fit_sgd, n_epochs
@@ -87,6 +89,24 @@ def test_lightgbm_stacked_on_the_text_score(tmp_path, client, dataset_dir, model
     iv = gbm.predict_interval(test)
     inside = ((test["points"] >= iv["lower"]) & (test["points"] <= iv["upper"])).mean()
     assert 0.7 <= inside <= 0.9
+    assert gbm.text_weight in TEXT_WEIGHTS
+
+    # Contributions add up to the blended prediction, whatever the blend.
+    rows = test.head(50)
+    for weight in (gbm.text_weight, 0.3):
+        gbm.text_weight = weight
+        parts = contributions(gbm, rows)
+        np.testing.assert_allclose(parts.sum(axis=1), gbm.predict_raw(rows), atol=1e-6)
+
+
+def test_text_weight_is_chosen_on_validation_errors():
+    rng = np.random.default_rng(0)
+    actual = rng.normal(88, 3, 5000)
+    # Independent errors of equal size: the even blend halves the variance.
+    gbm, text = actual + rng.normal(0, 1, 5000), actual + rng.normal(0, 1, 5000)
+    assert choose_text_weight(gbm, text, actual) == 0.5
+    assert choose_text_weight(gbm, actual, actual) == 1.0
+    assert choose_text_weight(actual, text, actual) == 0.0
 
 
 def test_cached_char_grams_equal_scikit_learns(sample_csv):
