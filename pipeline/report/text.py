@@ -365,7 +365,8 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
     "sgd": ("a linear model that weighs the words of the tasting note together with the price,"
             " origin, grape and critic (SGD)"),
     "lightgbm": ("gradient-boosted decision trees (LightGBM) that combine a score read from the"
-                 " words of the tasting note with the price, vintage, origin, grape and critic"),
+                 " words of the tasting note with the price, vintage, origin, grape and critic,"
+                 " averaged with the linear model's own prediction"),
 }
 #: Short names of the kinds of model.
 MODEL_SHORT_NAMES: dict[str, str] = {
