@@ -124,19 +124,21 @@ def parse_block(block: bytes, columns: list[str], has_header: bool) -> pd.DataFr
     return frame
 
 
-def effective_blocksize(path: str | Path, blocksize: str | int, min_partitions: int) -> int:
-    """Shrink ``blocksize`` so that the file gives at least ``min_partitions`` blocks.
+def effective_blocksize(path: str | Path, blocksize: str | int, workers: int) -> int:
+    """Bytes per block so that the blocks share out evenly over ``workers``.
 
-    A small file read in one block would keep all but one worker idle; blocks are
-    never cut below :data:`MIN_BLOCKSIZE`.
+    The block count is at least two a worker (a small file read in one block
+    would keep all but one worker idle) and a multiple of the worker count:
+    with 13 equal blocks on 2 workers, one worker does 7 while the other waits
+    for it.  Blocks are never cut below :data:`MIN_BLOCKSIZE`.
 
     Parameters
     ----------
     path : str or pathlib.Path
     blocksize : str or int
         The largest block, e.g. ``"32MB"``.
-    min_partitions : int
-        Blocks wanted at least (e.g. twice the workers).
+    workers : int
+        Worker processes that will parse the blocks.
 
     Returns
     -------
@@ -144,15 +146,25 @@ def effective_blocksize(path: str | Path, blocksize: str | int, min_partitions: 
         Bytes per block.
     """
     limit = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
-    wanted = -(-Path(path).stat().st_size // max(min_partitions, 1))
-    return max(min(limit, wanted), min(limit, MIN_BLOCKSIZE))
+    size = Path(path).stat().st_size
+    workers = max(workers, 1)
+    blocks = max(-(-size // max(limit, 1)), 2 * workers)
+    blocks = -(-blocks // workers) * workers
+    smallest = min(limit, MIN_BLOCKSIZE)
+    if size // blocks < smallest:
+        # Too small a file for that many blocks: as many as the floor allows, still a
+        # multiple of the workers where the file is big enough for one each.
+        blocks = max(size // smallest // workers * workers, min(size // smallest, workers), 1)
+    # Dask cuts ``size // blocksize`` blocks (widening them to cover the rest), so the
+    # floor gives exactly ``blocks``.
+    return max(size // blocks, 1)
 
 
 def read_csv_blocks(
     path: str | Path,
     required: tuple[str, ...],
     blocksize: str | int = DEFAULT_BLOCKSIZE,
-    min_partitions: int = 1,
+    workers: int = 1,
 ) -> list[Delayed]:
     """Lazy partitions of a CSV, every column as a string.
 
@@ -164,8 +176,9 @@ def read_csv_blocks(
         Columns the caller needs; checked before any partition is read.
     blocksize : str or int
         Bytes per partition at most.
-    min_partitions : int, default 1
-        Cut smaller blocks when the file would give fewer (see :func:`effective_blocksize`).
+    workers : int, default 1
+        Workers that will parse the blocks: the block count is fitted to them
+        (see :func:`effective_blocksize`).
 
     Returns
     -------
@@ -179,7 +192,7 @@ def read_csv_blocks(
     """
     columns = read_header(path)
     check_columns(columns, required, str(path))
-    size = effective_blocksize(path, blocksize, min_partitions)
+    size = effective_blocksize(path, blocksize, workers)
     _, blocks = read_bytes(str(path), delimiter=b"\n", blocksize=size, sample=False)
     return [dask.delayed(parse_block)(block, columns, i == 0)
             for i, block in enumerate(blocks[0])]

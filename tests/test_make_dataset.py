@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import read_split, run_cli
-from pipeline.schema import SchemaError
+from pipeline.csv_input import read_csv_blocks
+from pipeline.schema import REQUIRED_FOR_TRAINING, SchemaError
 from pipeline.steps.make_dataset import TooManyRejects, make_dataset
 
 
@@ -129,3 +130,14 @@ def test_cli_on_the_real_sample(tmp_path, sample_csv):
     assert result.returncode == 0, result.stderr
     stats = json.loads((out / "stats.json").read_text())
     assert stats["train"] + stats["valid"] + stats["test"] + stats["rejected"] == stats["input"]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("blocksize", ["300kB", "1MB", "32MB"])
+def test_blocks_share_out_evenly_over_the_workers(sample_csv, workers, blocksize):
+    parts = read_csv_blocks(sample_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
+                            workers=workers)
+    assert len(parts) >= 2 * workers
+    assert len(parts) % workers == 0
+    # No row lost or doubled at the cuts.
+    assert sum(len(p.compute()) for p in parts) == len(pd.read_csv(sample_csv))

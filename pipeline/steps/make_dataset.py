@@ -117,9 +117,8 @@ def make_dataset(
     TooManyRejects
         When the rejected share exceeds ``max_reject_share``.
     """
-    # Two blocks a worker at least, so a small file still keeps every worker busy.
     parts = read_csv_blocks(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
-                            min_partitions=2 * worker_count(default_client()))
+                            workers=worker_count(default_client()))
     log.info("reading %s in %d partitions", in_csv, len(parts))
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):

@@ -96,7 +96,7 @@ def predict(
     """
     model = load_model(model_path)
     parts = read_csv_blocks(input_csv, REQUIRED_FOR_SCORING, blocksize=blocksize,
-                            min_partitions=2 * worker_count(default_client()))
+                            workers=worker_count(default_client()))
     if id_column_of(read_header(input_csv)) is None:
         lengths = dask.compute(*[dask.delayed(len)(p) for p in parts])
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
