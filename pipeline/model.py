@@ -29,6 +29,20 @@ from pipeline.schema import POINTS_MAX, POINTS_MIN
 INTERVAL_COVERAGE = 0.8
 
 
+def clip_points(predicted: np.ndarray) -> np.ndarray:
+    """Predictions brought onto the 80-100 scale.
+
+    Parameters
+    ----------
+    predicted : numpy.ndarray
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    return np.clip(predicted, POINTS_MIN, POINTS_MAX).astype("float64")
+
+
 @dataclasses.dataclass
 class WineModel:
     """Base of the fitted rating predictors.
@@ -65,7 +79,7 @@ class WineModel:
         """
         if len(df) == 0:
             return np.empty(0, dtype="float64")
-        return np.clip(self.predict_raw(df), POINTS_MIN, POINTS_MAX).astype("float64")
+        return clip_points(self.predict_raw(df))
 
     def predict_interval(self, df: pd.DataFrame) -> pd.DataFrame:
         """Predictions with their 80% interval.
@@ -131,7 +145,21 @@ class SgdModel(WineModel):
     target_mean: float
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        return self.estimator.predict(self.spec.transform(df)) + self.target_mean
+        return self.predict_features(self.spec.transform(df))
+
+    def predict_features(self, x) -> np.ndarray:
+        """Unclipped predictions of rows already turned into features by ``spec``.
+
+        Parameters
+        ----------
+        x : scipy.sparse.csr_matrix
+            Output of ``spec.transform``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        return self.estimator.predict(x) + self.target_mean
 
 
 def load_model(path: str | os.PathLike) -> WineModel:

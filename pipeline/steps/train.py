@@ -26,7 +26,7 @@ from pipeline.atomic import is_complete_dir
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
 from pipeline.schema import TARGET
-from pipeline.sgd import fit_sgd
+from pipeline.sgd import fit_and_score_sgd
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,8 @@ def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple
 
     Returns
     -------
-    metrics : dict
-        See :func:`pipeline.metrics.metrics_from_sums`.
-    quantiles : tuple of float
-        Residual percentiles bounding :data:`pipeline.model.INTERVAL_COVERAGE` of the rows.
+    metrics, quantiles
+        See :func:`summarise_validation`.
     """
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
@@ -89,6 +87,28 @@ def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple
     pairs = np.concatenate(
         dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future) for p in parts])
     )
+    return summarise_validation(pairs, split_dir)
+
+
+def summarise_validation(
+    pairs: np.ndarray, split_dir: Path
+) -> tuple[dict[str, float], tuple[float, float]]:
+    """Metrics and residual percentiles from validation predictions.
+
+    Parameters
+    ----------
+    pairs : numpy.ndarray
+        ``(actual, predicted)`` points, one row per validation row.
+    split_dir : pathlib.Path
+        Where the rows came from, for the error message.
+
+    Returns
+    -------
+    metrics : dict
+        See :func:`pipeline.metrics.regression_metrics`.
+    quantiles : tuple of float
+        Residual percentiles bounding :data:`pipeline.model.INTERVAL_COVERAGE` of the rows.
+    """
     if len(pairs) == 0:
         raise ValueError(f"{split_dir}: the validation split is empty")
     tail = (1 - INTERVAL_COVERAGE) / 2
@@ -157,7 +177,9 @@ def train(
         raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     dataset = require_dataset(dataset_dir)
     started = datetime.datetime.now(datetime.UTC)
-    sgd, sgd_info = fit_sgd(dataset / "train", seed=seed)
+    # The linear model is scored on validation as it is fitted (see fit_and_score_sgd).
+    sgd, sgd_info, sgd_pairs = fit_and_score_sgd(dataset / "train", dataset / "valid",
+                                                 seed=seed)
     candidates = {"sgd": (sgd, sgd_info)}
     if model_kind in ("auto", "lightgbm"):
         from pipeline.gbm import fit_stacked_gbm
@@ -170,7 +192,8 @@ def train(
 
     scores = {}
     for name, (model, _) in candidates.items():
-        scores[name] = validate(dataset / "valid", model)
+        scores[name] = (summarise_validation(sgd_pairs, dataset / "valid") if name == "sgd"
+                        else validate(dataset / "valid", model))
         log.info("validation of %s: %s", name, json.dumps(scores[name][0]))
     chosen = min(scores, key=lambda name: scores[name][0]["mae"])
     model, info = candidates[chosen]
