@@ -44,6 +44,10 @@ TOP_TERMS = 20
 #: Test rows the global importances are averaged over (read by the client).
 EXPLAIN_ROWS = 2000
 
+#: Descriptions the candidate terms of :func:`word_weights` are drawn from: frequent
+#: terms are all found well within this many, and counting more only costs time.
+TERM_SOURCE_ROWS = 20_000
+
 
 def _log_price(df: pd.DataFrame) -> np.ndarray:
     return np.log1p(df["price"].to_numpy(dtype="float64").clip(0))
@@ -106,7 +110,7 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     model : WineModel
         A linear model, or a stacked model whose text score is one.
     descriptions : pandas.Series of str
-        Texts to take candidate terms from.
+        Texts to take candidate terms from (the first :data:`TERM_SOURCE_ROWS`).
     top : int
         Terms each way.
 
@@ -117,7 +121,7 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     """
     linear = getattr(model, "text_model", model)
     coef = getattr(getattr(linear, "estimator", None), "coef_", None)
-    texts = descriptions.dropna().astype(str)
+    texts = descriptions.dropna().astype(str).iloc[:TERM_SOURCE_ROWS]
     if coef is None or len(texts) < 5:
         return pd.DataFrame({"term": [], "weight": []})
     # Frequent terms only: a rare word's weight says little about wines in general.
@@ -148,9 +152,17 @@ def explanations(model: WineModel, test_dir: Path) -> tuple[pd.DataFrame, pd.Dat
         Long table of the highest- and lowest-predicted wines: ``id``, ``title``,
         ``points``, ``predicted_points``, ``feature``, ``contribution``.
     """
+    # Partitions are read in order until there are enough rows: on big data the
+    # first one is enough, and reading every partition would cost a pass over test.
+    split = dd.read_parquet(str(test_dir))
+    pieces, found = [], 0
+    for i in range(split.npartitions):
+        pieces.append(split.get_partition(i).compute())
+        found += len(pieces[-1])
+        if found >= EXPLAIN_ROWS:
+            break
     # Partitions each number their rows from 0: renumber, so a row has one label.
-    rows = dd.read_parquet(str(test_dir)).head(EXPLAIN_ROWS, npartitions=-1)
-    rows = rows.reset_index(drop=True)
+    rows = pd.concat(pieces, ignore_index=True).head(EXPLAIN_ROWS)
     if rows.empty:
         return pd.DataFrame(), pd.DataFrame()
     contrib = contributions(model, rows)
