@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 import psutil  # noqa: E402
 
 from benchmarks.monitor import MB, Monitor  # noqa: E402
+from pipeline.cluster import worker_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -156,6 +157,10 @@ def _load() -> list[float]:
 #: A snapshot of the step code to run instead of the working tree (see ``--code-commit``).
 CODE_PATH: Path | None = None
 
+#: Whether the workers run Dask's statistical profiler (``--profile`` only: the
+#: pipeline's workers run without it, and it slows the hashing by about a third).
+WORKER_PROFILER = False
+
 
 def snapshot_code(ref: str, work_dir: Path) -> tuple[Path, str]:
     """Extract ``pipeline/`` at commit ``ref`` under the work dir; return its path and sha.
@@ -183,6 +188,9 @@ def _child_env() -> dict:
     paths = (str(CODE_PATH) if CODE_PATH else None, str(ROOT), env.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(worker_env())  # the workers run as the pipeline's own do
+    if WORKER_PROFILER:
+        env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "True"
     return env
 
 
@@ -429,6 +437,7 @@ def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
             "seed": args.seed,
             "rss_poll_seconds": args.interval,
             "profile": bool(args.profile),
+            "worker_profiler": WORKER_PROFILER,
             "model_kind": args.model,
         },
         "dashboard": pipe.get("dashboard"),
@@ -594,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     machine = machine_info()
-    global CODE_PATH
+    global CODE_PATH, WORKER_PROFILER
+    WORKER_PROFILER = bool(args.profile)
     code = {"source": "working tree", "commit": machine.get("git_commit")}
     if args.code_commit:
         CODE_PATH, sha = snapshot_code(args.code_commit, args.work_dir)
