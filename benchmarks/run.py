@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -100,18 +101,24 @@ def parse_bytes(text: str) -> int:
 
 
 def ensure_csv(rows: int, seed: int, work_dir: Path) -> tuple[Path, dict]:
-    """The synthetic CSV of ``rows`` rows, generated once and then reused."""
-    from pipeline.steps.generate import generate_csv
+    """The synthetic CSV of ``rows`` rows, generated once and then reused.
 
-    path = work_dir / "data" / f"synthetic-{rows}-seed{seed}.csv"
+    The file name carries a hash of the generator's source, so a changed
+    generator never reuses a file of the old one (sizes would not compare).
+    """
+    from pipeline.steps import generate
+
+    source = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:12]
+    path = work_dir / "data" / f"synthetic-{rows}-seed{seed}-gen{source}.csv"
+    info = {"csv": str(path), "generator_sha256": source}
     if path.is_file():
-        return path, {"csv": str(path), "generated": False, "csv_mb": _mb(path)}
+        return path, {**info, "generated": False, "csv_mb": _mb(path)}
     log.info("generating %d rows into %s", rows, path)
     t0 = time.perf_counter()
-    generate_csv(rows, seed, path)
+    generate.generate_csv(rows, seed, path)
     seconds = time.perf_counter() - t0
     log.info("generated in %.1f s", seconds)
-    return path, {"csv": str(path), "generated": True, "generate_seconds": round(seconds, 2),
+    return path, {**info, "generated": True, "generate_seconds": round(seconds, 2),
                   "csv_mb": _mb(path)}
 
 
