@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 import psutil  # noqa: E402
 
 from benchmarks.monitor import MB, Monitor  # noqa: E402
-from pipeline.cluster import worker_env  # noqa: E402
+from pipeline.cluster import WORKER_CONFIG, worker_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -214,9 +214,9 @@ def _child_env() -> dict:
     paths = (str(CODE_PATH) if CODE_PATH else None, str(ROOT), env.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(worker_env())  # the workers run as the pipeline's own do
-    if WORKER_PROFILER:
-        env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "True"
+    # The workers run as the pipeline's own do, the profiler aside under --profile.
+    profiler = {"distributed.worker.profile.enabled": True} if WORKER_PROFILER else {}
+    env.update(worker_env({**WORKER_CONFIG, **profiler}))
     return env
 
 

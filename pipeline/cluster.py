@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dask
 from distributed import Client, LocalCluster
@@ -27,11 +27,16 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
 
 
-def worker_env() -> dict[str, str]:
-    """:data:`WORKER_CONFIG` as the environment variables Dask reads at start-up.
+def worker_env(config: Mapping[str, object] = WORKER_CONFIG) -> dict[str, str]:
+    """Dask settings as the environment variables Dask reads at start-up.
 
     For workers started as their own processes (``dask worker``), which read their
     settings from the environment.
+
+    Parameters
+    ----------
+    config : mapping, default :data:`WORKER_CONFIG`
+        Dotted Dask keys and their values.
 
     Returns
     -------
@@ -39,7 +44,7 @@ def worker_env() -> dict[str, str]:
         E.g. ``{"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}``.
     """
     return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
-            for key, value in WORKER_CONFIG.items()}
+            for key, value in config.items()}
 
 
 def local_cluster(n_workers: int | None = None, memory_limit: str | None = "auto") -> LocalCluster:

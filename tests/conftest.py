@@ -26,6 +26,27 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
     )
 
 
+def engine_or_skip(timeout: float):
+    """A client of a live Docker Engine; skip, or fail under WINE_REQUIRE_DOCKER=1, without one.
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds the client waits for each API call.
+    """
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure means: no engine here
+        reason = f"no Docker Engine answers ({type(exc).__name__}: {exc})"
+        if os.environ.get("WINE_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{reason}, but WINE_REQUIRE_DOCKER=1 requires one")
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def sample_csv() -> Path:
     if not SAMPLE.is_file():

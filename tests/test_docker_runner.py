@@ -9,7 +9,6 @@ a missing engine fails them instead.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import textwrap
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import engine_or_skip
 from pipeline.orchestration.runners import StepFailed, make_runner
 
 pytestmark = pytest.mark.docker
@@ -74,22 +74,9 @@ DOCKERFILE = textwrap.dedent(
 )
 
 
-def engine_or_skip():
-    """A client of a live engine; skip (or fail under WINE_REQUIRE_DOCKER=1) without one."""
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine here
-        reason = f"no Docker Engine answers ({type(exc).__name__}: {exc})"
-        if os.environ.get("WINE_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{reason}, but WINE_REQUIRE_DOCKER=1 requires one")
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def client():
-    client = engine_or_skip()
+    client = engine_or_skip(timeout=30)
     yield client
     client.close()
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import engine_or_skip
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 docker = pytest.importorskip("docker", reason="the docker SDK is not installed")
@@ -41,19 +43,6 @@ with Client("tcp://127.0.0.1:8786", timeout=30) as client:
     counts = client.run(lambda dask_worker: dask_worker.state.executed_count)
 print(json.dumps(counts))
 """
-
-
-def engine_or_skip():
-    """A client of a live engine; skip (or fail under WINE_REQUIRE_DOCKER=1) without one."""
-    try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine here
-        reason = f"no Docker Engine answers ({type(exc).__name__}: {exc})"
-        if os.environ.get("WINE_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"{reason}, but WINE_REQUIRE_DOCKER=1 requires one")
-        pytest.skip(reason)
 
 
 def sample_csv() -> Path:
@@ -91,7 +80,7 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 
 def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
-    client = engine_or_skip()
+    client = engine_or_skip(timeout=60)
     sample = sample_csv()
     project = f"wine-e2e-{uuid.uuid4().hex[:8]}"
 
