@@ -135,14 +135,42 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     return picked.sort_values("weight", ascending=False).reset_index(drop=True)
 
 
-def explanations(model: WineModel, test_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def first_rows(split_dir: Path, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of a split, reading its files in order only as far as needed.
+
+    On big data the first file is enough; reading every file would cost a pass
+    over the split on the client.
+
+    Parameters
+    ----------
+    split_dir : pathlib.Path
+    n : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        At most ``n`` rows, numbered from 0.
+    """
+    pieces, found = [], 0
+    for f in sorted(split_dir.glob("*.parquet")):
+        pieces.append(pd.read_parquet(f))
+        found += len(pieces[-1])
+        if found >= n:
+            break
+    if not pieces:
+        return pd.DataFrame()
+    # Files each number their rows from 0: renumber, so a row has one label.
+    return pd.concat(pieces, ignore_index=True).head(n)
+
+
+def explanations(model: WineModel, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importances, and the contributions behind two wines' predictions.
 
     Parameters
     ----------
     model : WineModel
-    test_dir : pathlib.Path
-        The test split; its first rows (up to :data:`EXPLAIN_ROWS`) are used.
+    rows : pandas.DataFrame
+        Test rows (:data:`EXPLAIN_ROWS` of them are plenty).
 
     Returns
     -------
@@ -152,17 +180,6 @@ def explanations(model: WineModel, test_dir: Path) -> tuple[pd.DataFrame, pd.Dat
         Long table of the highest- and lowest-predicted wines: ``id``, ``title``,
         ``points``, ``predicted_points``, ``feature``, ``contribution``.
     """
-    # Partitions are read in order until there are enough rows: on big data the
-    # first one is enough, and reading every partition would cost a pass over test.
-    split = dd.read_parquet(str(test_dir))
-    pieces, found = [], 0
-    for i in range(split.npartitions):
-        pieces.append(split.get_partition(i).compute())
-        found += len(pieces[-1])
-        if found >= EXPLAIN_ROWS:
-            break
-    # Partitions each number their rows from 0: renumber, so a row has one label.
-    rows = pd.concat(pieces, ignore_index=True).head(EXPLAIN_ROWS)
     if rows.empty:
         return pd.DataFrame(), pd.DataFrame()
     contrib = contributions(model, rows)
@@ -212,9 +229,15 @@ def evaluate(
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
     parts = dd.read_parquet(str(dataset / "test")).to_delayed()
-    results = dask.compute(*[
+    scoring = client.compute([
         dask.delayed(_score_test_partition)(p, model_future, price_line, step) for p in parts
     ])
+    # The client explains a few test rows while the workers score them all.
+    head = first_rows(dataset / "test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
+    weights = (word_weights(model, head["description"]) if not head.empty
+               else pd.DataFrame({"term": [], "weight": []}))
+    imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
+    results = client.gather(scoring)
     if not results or sum(r[0]["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
     n_test = sum(r[0]["n"] for r in results)
@@ -236,9 +259,7 @@ def evaluate(
         context = Path(ctx)
         sample.to_parquet(context / "predictions.parquet", index=False)
         (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        word_weights(model, sample["description"]).to_csv(context / "word_weights.csv",
-                                                          index=False)
-        imp, explained = explanations(model, dataset / "test")
+        weights.to_csv(context / "word_weights.csv", index=False)
         imp.to_csv(context / "importance.csv", index=False)
         explained.to_csv(context / "explained.csv", index=False)
         render_report(context, Path(out_report))
