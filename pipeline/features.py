@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from pipeline.schema import CATEGORY_COLUMNS
+from pipeline.schema import CATEGORY_COLUMNS, TARGET
 
 #: Numeric columns derived by :func:`numeric_frame`, in matrix order.
 NUMERIC_FEATURES: tuple[str, ...] = (
@@ -134,6 +134,60 @@ def numeric_stats(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "sum": filled.sum(axis=0),
         "sumsq": (filled**2).sum(axis=0),
     }
+
+
+def partition_stats(df: pd.DataFrame) -> dict:
+    """What the training needs to know of a partition before it hashes it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cleaned training rows with ``points``.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``y_sum`` (sum of the points) and ``numeric`` (see :func:`numeric_stats`).
+    """
+    y = df[TARGET].to_numpy(dtype="float64")
+    return {"rows": len(df), "numeric": numeric_stats(numeric_frame(df)),
+            "y_sum": float(y.sum())}
+
+
+def stats_to_json(stats: dict) -> dict:
+    """:func:`partition_stats` output as plain JSON types (lists for arrays).
+
+    Parameters
+    ----------
+    stats : dict
+
+    Returns
+    -------
+    dict
+        With ``features`` naming the numeric columns in order, so stale statistics
+        (from a data set made before the features changed) can be told apart.
+    """
+    return {"rows": int(stats["rows"]), "y_sum": float(stats["y_sum"]),
+            "features": list(NUMERIC_FEATURES),
+            "numeric": {k: [float(x) for x in v] for k, v in stats["numeric"].items()}}
+
+
+def stats_from_json(record: dict) -> dict | None:
+    """Inverse of :func:`stats_to_json`; None when the numeric columns differ from ours.
+
+    Parameters
+    ----------
+    record : dict
+
+    Returns
+    -------
+    dict or None
+    """
+    if record.get("features") != list(NUMERIC_FEATURES):
+        return None
+    return {"rows": int(record["rows"]), "y_sum": float(record["y_sum"]),
+            "numeric": {k: np.asarray(v, dtype="float64")
+                        for k, v in record["numeric"].items()}}
 
 
 def combine_stats(parts: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import dask
 import dask.array as da
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -23,7 +22,7 @@ from distributed import default_client
 from sklearn.linear_model import SGDRegressor
 
 from pipeline.cleaning import split_bucket
-from pipeline.features import FeatureSpec, combine_stats, numeric_frame, numeric_stats
+from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.model import SgdModel, clip_points
 from pipeline.schema import TARGET
 
@@ -82,10 +81,27 @@ def without_fold(df: pd.DataFrame, fold: int | None) -> pd.DataFrame:
 
 
 def _partition_stats(df: pd.DataFrame, fold: int | None) -> dict:
-    df = without_fold(df, fold)
-    y = df[TARGET].to_numpy(dtype="float64")
-    return {"rows": len(df), "numeric": numeric_stats(numeric_frame(df)),
-            "y_sum": float(y.sum())}
+    return partition_stats(without_fold(df, fold))
+
+
+def split_parts(split_dir: Path) -> tuple[list[str], list]:
+    """The Parquet files of a split directory, and a delayed read of each.
+
+    One partition per file, in file-name order, so that per-file statistics
+    (make-dataset's ``train_stats.json``) line up with the partitions.
+
+    Parameters
+    ----------
+    split_dir : pathlib.Path
+
+    Returns
+    -------
+    names : list of str
+    parts : list of dask.delayed.Delayed
+        Each yields a pandas.DataFrame.
+    """
+    files = sorted(Path(split_dir).glob("*.parquet"))
+    return [f.name for f in files], [dask.delayed(pd.read_parquet)(str(f)) for f in files]
 
 
 def _features(df: pd.DataFrame, spec: FeatureSpec, fold: int | None) -> sp.csr_matrix:
@@ -96,7 +112,10 @@ def _centred_target(df: pd.DataFrame, mean: float, fold: int | None) -> np.ndarr
     return without_fold(df, fold)[TARGET].to_numpy(dtype="float64") - mean
 
 
-def _features_and_actual(df: pd.DataFrame, spec: FeatureSpec) -> tuple[sp.csr_matrix, np.ndarray]:
+def _features_and_actual(
+    df: pd.DataFrame, spec: FeatureSpec, step: int
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    df = df.iloc[::step]
     return spec.transform(df), df[TARGET].to_numpy(dtype="float64")
 
 
@@ -139,6 +158,8 @@ def fit_and_score_sgd(
     seed: int = 0,
     epochs: int | None = None,
     exclude_fold: int | None = None,
+    train_stats: dict[str, dict] | None = None,
+    valid_step: int = 1,
 ) -> tuple[SgdModel, dict, np.ndarray | None]:
     """Fit as :func:`fit_sgd` does, and score the rows of ``valid_dir`` with the result.
 
@@ -156,6 +177,13 @@ def fit_and_score_sgd(
     epochs : int, optional
     exclude_fold : int, optional
         See :func:`fit_sgd`.
+    train_stats : dict, optional
+        :func:`pipeline.features.partition_stats` of each file of ``train_dir`` by file
+        name, as make-dataset records them: they spare a read of the whole split
+        before the hashing starts.  Ignored when ``exclude_fold`` is set or when they
+        do not name exactly the files found.
+    valid_step : int, default 1
+        Score every ``valid_step``-th row of each validation file only.
 
     Returns
     -------
@@ -167,8 +195,12 @@ def fit_and_score_sgd(
     """
     client = default_client()
     t0 = time.perf_counter()
-    parts = dd.read_parquet(str(train_dir)).to_delayed()
-    stats = dask.compute(*[dask.delayed(_partition_stats)(p, exclude_fold) for p in parts])
+    names, parts = split_parts(train_dir)
+    recorded = exclude_fold is None and train_stats is not None and sorted(train_stats) == names
+    if recorded:
+        stats = [train_stats[name] for name in names]
+    else:
+        stats = dask.compute(*[dask.delayed(_partition_stats)(p, exclude_fold) for p in parts])
     rows = sum(s["rows"] for s in stats)
     if rows == 0:
         raise ValueError(f"{train_dir}: the training split is empty")
@@ -191,8 +223,8 @@ def fit_and_score_sgd(
     # Not waited for: the first pass starts on the blocks hashed first.
     x, y = client.persist([da.concatenate(x_blocks), da.concatenate(y_blocks)])
     valid_blocks = [] if valid_dir is None else client.compute(
-        [dask.delayed(_features_and_actual)(p, spec)
-         for p in dd.read_parquet(str(valid_dir)).to_delayed()],
+        [dask.delayed(_features_and_actual)(p, spec, valid_step)
+         for p in split_parts(valid_dir)[1]],
         priority=-1,
     )
 
@@ -224,6 +256,7 @@ def fit_and_score_sgd(
         "rows": rows,
         "partitions": len(parts),
         "epochs": passes,
+        "stats_from_dataset": recorded,
         # Hashing and the first pass overlap, so they are timed together.
         "seconds_features_and_first_pass": round(t_first - t0, 3),
         "seconds_later_passes": round(t_fit - t_first, 3),

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import read_split, run_cli
 from pipeline.csv_input import read_csv_blocks
+from pipeline.features import partition_stats, stats_from_json
 from pipeline.schema import REQUIRED_FOR_TRAINING, SchemaError
 from pipeline.steps.make_dataset import TooManyRejects, make_dataset
 
@@ -26,6 +28,21 @@ def test_counts_add_up_and_splits_are_80_10_10(dataset_dir, sample_csv):
 def test_several_partitions_were_written(dataset_dir):
     # blocksize=1MB on a 2.4 MB file: the work really was split into partitions.
     assert len(list((dataset_dir / "train").glob("*.parquet"))) >= 2
+
+
+def test_training_statistics_are_recorded_per_file(dataset_dir):
+    # train relies on these instead of reading the split once more: they must be
+    # exactly what the files hold.
+    recorded = json.loads((dataset_dir / "train_stats.json").read_text())["partitions"]
+    files = sorted((dataset_dir / "train").glob("*.parquet"))
+    assert sorted(recorded) == [f.name for f in files]
+    for f in files:
+        expected = partition_stats(pd.read_parquet(f))
+        got = stats_from_json(recorded[f.name])
+        assert got["rows"] == expected["rows"] > 0
+        assert got["y_sum"] == pytest.approx(expected["y_sum"])
+        for key, values in expected["numeric"].items():
+            np.testing.assert_allclose(got["numeric"][key], values)
 
 
 def test_cleaned_types_and_vintage(dataset_dir):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import read_split
@@ -9,8 +10,15 @@ from pipeline.features import FeatureSpec
 from pipeline.gbm import TEXT_WEIGHTS, choose_text_weight
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, load_model
-from pipeline.sgd import fit_sgd, n_epochs
-from pipeline.steps.train import require_dataset, train
+from pipeline.sgd import fit_and_score_sgd, fit_sgd, n_epochs
+from pipeline.steps.train import (
+    VALID_SCORE_ROWS,
+    recorded_train_stats,
+    require_dataset,
+    train,
+    validate,
+    validation_step,
+)
 
 
 def test_model_file_holds_spec_estimator_and_metadata(model_path, dataset_dir):
@@ -48,6 +56,54 @@ def test_same_seed_same_model(client, dataset_dir):
     b, _ = fit_sgd(dataset_dir / "train", seed=3, epochs=3)
     valid = read_split(dataset_dir, "valid")
     np.testing.assert_array_equal(a.predict_frame(valid), b.predict_frame(valid))
+
+
+def test_recorded_statistics_give_the_same_model(client, dataset_dir, tmp_path):
+    recorded = recorded_train_stats(dataset_dir)
+    assert recorded is not None
+    a, info_a, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=2,
+                                     train_stats=recorded)
+    b, info_b, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=2)
+    assert info_a["stats_from_dataset"] and not info_b["stats_from_dataset"]
+    np.testing.assert_allclose(a.spec.numeric_mean, b.spec.numeric_mean)
+    np.testing.assert_allclose(a.spec.numeric_std, b.spec.numeric_std)
+    assert a.target_mean == pytest.approx(b.target_mean)
+    np.testing.assert_allclose(a.estimator.coef_, b.estimator.coef_, rtol=1e-6, atol=1e-9)
+    # Statistics of other files (a data set changed by hand) are not trusted.
+    stale = {"part.99999.parquet": next(iter(recorded.values()))}
+    _, info_c, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=1,
+                                     train_stats=stale)
+    assert not info_c["stats_from_dataset"]
+
+
+def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_dir,
+                                                                 model_path, tmp_path):
+    assert validation_step(dataset_dir) == 1  # the sample's few hundred: every row
+    (tmp_path / "stats.json").write_text('{"valid": %d}' % (10 * VALID_SCORE_ROWS + 1))
+    assert validation_step(tmp_path) == 11
+    files = sorted((dataset_dir / "valid").glob("*.parquet"))
+    expected = sum(len(range(0, len(pd.read_parquet(f)), 3)) for f in files)
+    _, _, pairs = fit_and_score_sgd(dataset_dir / "train", dataset_dir / "valid", epochs=1,
+                                    valid_step=3)
+    assert len(pairs) == expected
+    metrics, _ = validate(dataset_dir / "valid", load_model(model_path), step=3)
+    assert metrics["n"] == expected
+
+
+def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "dataset"
+    shutil.copytree(dataset_dir, copy)
+    path = copy / "train_stats.json"
+    record = json.loads(path.read_text())
+    for part in record["partitions"].values():
+        part["features"] = part["features"][:-1]  # made with other numeric features
+    path.write_text(json.dumps(record))
+    assert recorded_train_stats(copy) is None
+    path.unlink()  # a data set made before the file existed
+    assert recorded_train_stats(copy) is None
 
 
 def test_epochs_scale_with_rows():

@@ -18,6 +18,7 @@ from pipeline.atomic import atomic_dir
 from pipeline.cleaning import REASON, clean_partition, split_bucket
 from pipeline.cluster import worker_count
 from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks
+from pipeline.features import partition_stats, stats_to_json
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ SPLIT_EDGES = {"train": 80, "valid": 90, "test": 100}
 
 #: Name of the statistics file written beside the splits.
 STATS_FILE = "stats.json"
+
+#: Per-file statistics of the training split (see :func:`pipeline.features.partition_stats`),
+#: so that train need not read the split once more before it hashes it.
+TRAIN_STATS_FILE = "train_stats.json"
 
 
 class TooManyRejects(RuntimeError):
@@ -51,7 +56,9 @@ def assign_split(clean: pd.DataFrame) -> pd.Series:
     return names
 
 
-def write_partition(raw: pd.DataFrame, number: int, out_dir: str) -> dict[str, int]:
+def write_partition(
+    raw: pd.DataFrame, number: int, out_dir: str
+) -> tuple[dict[str, int], str, dict]:
     """Clean one raw partition and write its pieces of every split and its rejects.
 
     Every piece is written even when empty, so every split directory exists and
@@ -68,8 +75,12 @@ def write_partition(raw: pd.DataFrame, number: int, out_dir: str) -> dict[str, i
 
     Returns
     -------
-    dict
+    counts : dict
         Row counts: ``input``, each split, and ``rejected`` plus one ``reason:...`` per reason.
+    name : str
+        File name of the pieces, the same in every split directory.
+    train_stats : dict
+        :func:`pipeline.features.partition_stats` of the training piece, in JSON types.
     """
     clean, rejects = clean_partition(raw, require_points=True)
     split = assign_split(clean)
@@ -79,10 +90,12 @@ def write_partition(raw: pd.DataFrame, number: int, out_dir: str) -> dict[str, i
         piece = clean[split == s]
         piece.to_parquet(Path(out_dir, s, name), index=False)
         counts[s] = len(piece)
+        if s == "train":
+            train_stats = stats_to_json(partition_stats(piece))
     rejects.to_parquet(Path(out_dir, REJECTS, name), index=False)
     for reason, n in rejects[REASON].value_counts().items():
         counts[f"reason:{reason}"] = int(n)
-    return counts
+    return counts, name, train_stats
 
 
 def make_dataset(
@@ -99,7 +112,7 @@ def make_dataset(
         Raw reviews.
     out_dir : str or pathlib.Path
         Output directory: ``train/``, ``valid/``, ``test/``, ``rejects/``,
-        ``stats.json`` and ``_SUCCESS``; replaced atomically.
+        ``stats.json``, ``train_stats.json`` and ``_SUCCESS``; replaced atomically.
     blocksize : str or int
         CSV bytes per partition.
     max_reject_share : float, default 0.05
@@ -127,9 +140,11 @@ def make_dataset(
             dask.delayed(write_partition)(part, i, str(tmp)) for i, part in enumerate(parts)
         ]
         totals: dict[str, int] = {}
-        for counts in dask.compute(*tasks):
+        train_stats: dict[str, dict] = {}
+        for counts, name, stats in dask.compute(*tasks):
             for key, n in counts.items():
                 totals[key] = totals.get(key, 0) + n
+            train_stats[name] = stats
         kept = sum(totals.get(s, 0) for s in SPLITS)
         if kept + totals["rejected"] != totals["input"]:
             raise AssertionError(f"row accounting broken: {totals}")
@@ -141,5 +156,6 @@ def make_dataset(
                 f"(allowed {max_reject_share:.1%}): {reasons}"
             )
         (tmp / STATS_FILE).write_text(json.dumps(totals, indent=2, sort_keys=True))
+        (tmp / TRAIN_STATS_FILE).write_text(json.dumps({"partitions": train_stats}))
     log.info("data set written to %s: %s", out_dir, totals)
     return totals

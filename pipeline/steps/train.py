@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import logging
+import math
 import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -23,15 +24,23 @@ import pandas as pd
 from distributed import default_client
 
 from pipeline.atomic import is_complete_dir
+from pipeline.features import stats_from_json
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
 from pipeline.schema import TARGET
 from pipeline.sgd import fit_and_score_sgd
+from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
 
 log = logging.getLogger(__name__)
 
 #: Model kinds the train step knows.
 MODEL_KINDS = ("auto", "sgd", "lightgbm")
+
+#: Most validation rows scored to compare the models and place the interval: from
+#: 20,000 rows the 80% interval's coverage is known to about ±0.3 points of percentage
+#: and the MAE to about ±0.01, so scoring more only costs hashing time (a tenth of
+#: the data: 100,000 rows at 1M) and grows with the data.  Evenly spread rows are kept.
+VALID_SCORE_ROWS = 20_000
 
 #: Libraries whose versions are recorded in the model file.
 VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "lightgbm", "numpy", "pandas",
@@ -62,11 +71,53 @@ def require_dataset(dataset_dir: str | Path) -> Path:
     return path
 
 
-def _actual_and_predicted(df: pd.DataFrame, model: WineModel) -> np.ndarray:
+def recorded_train_stats(dataset: Path) -> dict[str, dict] | None:
+    """The per-file training statistics make-dataset wrote, when usable.
+
+    Parameters
+    ----------
+    dataset : pathlib.Path
+        A make-dataset output.
+
+    Returns
+    -------
+    dict or None
+        File name to :func:`pipeline.features.partition_stats`; None when the file is
+        absent (a data set made before it existed) or was made with other numeric features.
+    """
+    path = dataset / TRAIN_STATS_FILE
+    if not path.is_file():
+        return None
+    stats = {name: stats_from_json(record)
+             for name, record in json.loads(path.read_text())["partitions"].items()}
+    return None if any(v is None for v in stats.values()) else stats
+
+
+def validation_step(dataset: Path) -> int:
+    """Score every n-th validation row, so that about :data:`VALID_SCORE_ROWS` are scored.
+
+    Parameters
+    ----------
+    dataset : pathlib.Path
+        A make-dataset output (its ``stats.json`` has the split's row count).
+
+    Returns
+    -------
+    int
+        1 up to :data:`VALID_SCORE_ROWS` validation rows.
+    """
+    counts = json.loads((dataset / STATS_FILE).read_text())
+    return max(1, math.ceil(counts.get("valid", 0) / VALID_SCORE_ROWS))
+
+
+def _actual_and_predicted(df: pd.DataFrame, model: WineModel, step: int) -> np.ndarray:
+    df = df.iloc[::step]
     return np.column_stack([df[TARGET].to_numpy(dtype="float64"), model.predict_frame(df)])
 
 
-def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple[float, float]]:
+def validate(
+    split_dir: Path, model: WineModel, step: int = 1
+) -> tuple[dict[str, float], tuple[float, float]]:
     """Metrics and residual percentiles of ``model`` on a split, scored on the workers.
 
     Parameters
@@ -74,6 +125,8 @@ def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple
     split_dir : pathlib.Path
         A split directory of Parquet files (the validation split).
     model : WineModel
+    step : int, default 1
+        Score every ``step``-th row of each file only (see :func:`validation_step`).
 
     Returns
     -------
@@ -85,7 +138,8 @@ def validate(split_dir: Path, model: WineModel) -> tuple[dict[str, float], tuple
     parts = dd.read_parquet(str(split_dir)).to_delayed()
     # The validation split is a tenth of the data: two floats a row fit in memory.
     pairs = np.concatenate(
-        dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future) for p in parts])
+        dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future, step)
+                       for p in parts])
     )
     return summarise_validation(pairs, split_dir)
 
@@ -177,9 +231,12 @@ def train(
         raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     dataset = require_dataset(dataset_dir)
     started = datetime.datetime.now(datetime.UTC)
+    step = validation_step(dataset)
     # The linear model is scored on validation as it is fitted (see fit_and_score_sgd).
     sgd, sgd_info, sgd_pairs = fit_and_score_sgd(dataset / "train", dataset / "valid",
-                                                 seed=seed)
+                                                 seed=seed,
+                                                 train_stats=recorded_train_stats(dataset),
+                                                 valid_step=step)
     candidates = {"sgd": (sgd, sgd_info)}
     if model_kind in ("auto", "lightgbm"):
         from pipeline.gbm import fit_stacked_gbm
@@ -193,7 +250,7 @@ def train(
     scores = {}
     for name, (model, _) in candidates.items():
         scores[name] = (summarise_validation(sgd_pairs, dataset / "valid") if name == "sgd"
-                        else validate(dataset / "valid", model))
+                        else validate(dataset / "valid", model, step))
         log.info("validation of %s: %s", name, json.dumps(scores[name][0]))
     chosen = min(scores, key=lambda name: scores[name][0]["mae"])
     model, info = candidates[chosen]
@@ -204,6 +261,7 @@ def train(
         "versions": versions(),
         "train": info,
         "valid_metrics": valid_metrics,
+        "valid_every_nth_row": step,
         "candidates_valid_mae": {name: s[0]["mae"] for name, s in scores.items()},
         "interval": {"coverage": INTERVAL_COVERAGE,
                      "residual_quantiles": list(model.residual_quantiles)},
