@@ -137,8 +137,15 @@ class Stages:
 
 
 def timed_render():
-    """Wrap the report renderer so evaluate's rendering time is known apart from scoring."""
-    original = render_module.render_report
+    """Wrap the report renderer so evaluate's rendering time is known apart from scoring.
+
+    Since evaluate starts the report's kernel while it scores, only
+    ``ReportSession.render`` counts as rendering; older step code (``--code-commit``)
+    called ``render_report``.
+    """
+    session = getattr(render_module, "ReportSession", None)
+    owner, name = (session, "render") if session else (render_module, "render_report")
+    original = getattr(owner, name)
     spent = {"seconds": 0.0}
 
     def wrapper(*args, **kwargs):
@@ -148,7 +155,7 @@ def timed_render():
         finally:
             spent["seconds"] += time.perf_counter() - t0
 
-    render_module.render_report = wrapper
+    setattr(owner, name, wrapper)
     return spent
 
 

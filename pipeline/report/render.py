@@ -19,7 +19,8 @@ nothing is registered globally.  The kernel gets the context directory in
 any working directory.  Every intermediate file (the template copy, figures,
 the kernel's connection file and IPython profile) lives in that scratch
 directory, which is removed afterwards; only the finished HTML is moved
-(atomically) to ``out_html``.
+(atomically) to ``out_html``.  :class:`ReportSession` starts the kernel ahead
+of the rendering, so that a caller can let it start while it computes the context.
 
 The HTML has its own small stylesheet instead of Pweave's themes, which load
 MathJax and web fonts from the internet; figures are embedded as base64 PNG
@@ -416,6 +417,120 @@ def _errors(executed: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+#: Imported in the kernel as soon as it is up (see :class:`ReportSession`): the
+#: template's own imports, which then find the modules loaded.
+_PRELOAD = (
+    "import warnings\n"
+    "warnings.simplefilter('ignore')\n"
+    "import seaborn, pyarrow.parquet, IPython.display\n"
+    "import pipeline.report.advice, pipeline.report.analysis, pipeline.report.plots\n"
+    "import pipeline.report.text, pipeline.report.context\n"
+)
+
+
+class ReportSession:
+    """A report kernel started ahead of the rendering.
+
+    Starting the kernel and importing the plotting libraries take a few seconds
+    of one core; ``evaluate`` opens a session before it scores the test split,
+    so that this work overlaps the scoring instead of following it.  The
+    context directory may still be empty when the session opens: the template
+    reads it only when :meth:`render` runs.
+
+    Parameters
+    ----------
+    context_dir : pathlib.Path
+        Where the context files (see the module docstring) will be.
+
+    Raises
+    ------
+    ReportError
+        If the kernel does not start.
+    """
+
+    def __init__(self, context_dir: Path):
+        with warnings.catch_warnings():
+            # Pweave 0.30 imports IPython.core.inputsplitter, deprecated since IPython 7.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from pweave import Pweb
+
+        self.context_dir = Path(context_dir).resolve()
+        self._scratch = tempfile.TemporaryDirectory(prefix="wine-report-")
+        scratch = Path(self._scratch.name)
+        try:
+            source = scratch / "report.pmd"
+            shutil.copyfile(TEMPLATE, source)
+            self.doc = Pweb(str(source), doctype="md2html", informat="markdown", kernel=None,
+                            output=str(scratch / "report.html"), figdir="figures")
+            self.doc.kernel, self.doc.language = _KERNEL_NAME, "python"
+            self.doc.setformat(Formatter=_formatter_class())
+            self.processor = _processor_class()(
+                copy.deepcopy(self.doc.parsed), self.doc.kernel, self.doc.source, False,
+                self.doc.figdir, self.doc.wd, scratch=scratch,
+                env=_kernel_env(self.context_dir, scratch),
+            )
+        except BaseException:
+            self._scratch.cleanup()
+            raise
+        # Not waited for: the kernel imports while the caller goes on.  A failure
+        # here resurfaces, with its traceback, in the template's first chunk.
+        self.processor.kc.execute(_PRELOAD, silent=True, store_history=False)
+
+    def render(self, out_html: Path) -> None:
+        """Run the template on the context directory and write the HTML report.
+
+        Parameters
+        ----------
+        out_html : pathlib.Path
+            The report.  Written atomically; its directory is created if needed
+            and nothing else is written there.
+
+        Raises
+        ------
+        FileNotFoundError, pipeline.schema.SchemaError, ReportError
+            See :func:`render_report`.
+        """
+        started = time.perf_counter()
+        out_html = Path(out_html).resolve()
+        check_context(self.context_dir)
+        processor, doc = self.processor, self.doc
+        chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout
+        try:
+            with contextlib.redirect_stdout(chatter):
+                processor.run()
+        except ReportError:
+            raise
+        except Exception as exc:
+            raise ReportError(f"rendering the report failed: {exc}\n{processor.log_tail()}") \
+                from exc
+        finally:
+            processor.close()
+        log.debug("pweave: %s", chatter.getvalue())
+        doc.executed = processor.getresults()
+
+        with contextlib.redirect_stdout(chatter):
+            doc.format()
+        document = make_self_contained(doc.formatted.replace("\r", ""))
+        leftovers = external_references(document)
+        if leftovers:
+            raise ReportError(f"the report still refers to external resources: {leftovers}")
+
+        with atomic_file(out_html) as tmp_out:
+            tmp_out.write_text(document, encoding="utf-8")
+        log.info("report written to %s in %.1f s", out_html, time.perf_counter() - started)
+
+    def close(self) -> None:
+        """Stop the kernel (if still running) and remove the scratch directory."""
+        self.processor.close()
+        self._scratch.cleanup()
+
+    def __enter__(self) -> ReportSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def render_report(context_dir: Path, out_html: Path) -> None:
     """Render the evaluation report of a context directory into one HTML file.
 
@@ -438,53 +553,6 @@ def render_report(context_dir: Path, out_html: Path) -> None:
         If a template chunk fails (the traceback is in the message), the
         kernel does not start, or the result would not be self-contained.
     """
-    with warnings.catch_warnings():
-        # Pweave 0.30 imports IPython.core.inputsplitter, deprecated since IPython 7.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from pweave import Pweb
-
-    started = time.perf_counter()
-    context_dir = Path(context_dir).resolve()
-    out_html = Path(out_html).resolve()
-    check_context(context_dir)
-
-    with tempfile.TemporaryDirectory(prefix="wine-report-") as tmp:
-        scratch = Path(tmp)
-        source = scratch / "report.pmd"
-        shutil.copyfile(TEMPLATE, source)
-        work_out = scratch / "report.html"
-
-        doc = Pweb(str(source), doctype="md2html", informat="markdown", kernel=None,
-                   output=str(work_out), figdir="figures")
-        doc.kernel, doc.language = _KERNEL_NAME, "python"
-        doc.setformat(Formatter=_formatter_class())
-
-        processor = _processor_class()(
-            copy.deepcopy(doc.parsed), doc.kernel, doc.source, False, doc.figdir, doc.wd,
-            scratch=scratch, env=_kernel_env(context_dir, scratch),
-        )
-        chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout
-        try:
-            with contextlib.redirect_stdout(chatter):
-                processor.run()  # closes the kernel when done
-        except ReportError:
-            raise
-        except Exception as exc:
-            raise ReportError(f"rendering the report failed: {exc}\n{processor.log_tail()}") \
-                from exc
-        finally:
-            processor.close()
-        log.debug("pweave: %s", chatter.getvalue())
-        doc.executed = processor.getresults()
-
-        with contextlib.redirect_stdout(chatter):
-            doc.format()
-        document = make_self_contained(doc.formatted.replace("\r", ""))
-        leftovers = external_references(document)
-        if leftovers:
-            raise ReportError(f"the report still refers to external resources: {leftovers}")
-
-        with atomic_file(out_html) as tmp_out:
-            tmp_out.write_text(document, encoding="utf-8")
-
-    log.info("report written to %s in %.1f s", out_html, time.perf_counter() - started)
+    check_context(Path(context_dir))  # before a kernel is started for nothing
+    with ReportSession(context_dir) as session:
+        session.render(out_html)

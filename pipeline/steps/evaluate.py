@@ -218,7 +218,7 @@ def evaluate(
     dict
         The metrics written beside the report's figures.
     """
-    from pipeline.report.render import render_report
+    from pipeline.report.render import ReportSession
 
     dataset = require_dataset(dataset_dir)
     model = load_model(model_path)
@@ -232,12 +232,31 @@ def evaluate(
     scoring = client.compute([
         dask.delayed(_score_test_partition)(p, model_future, price_line, step) for p in parts
     ])
-    # The client explains a few test rows while the workers score them all.
-    head = first_rows(dataset / "test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
-    weights = (word_weights(model, head["description"]) if not head.empty
-               else pd.DataFrame({"term": [], "weight": []}))
-    imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
-    results = client.gather(scoring)
+    with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx, \
+            ReportSession(Path(ctx)) as report:
+        # While the workers score: the report's kernel starts, and the client explains
+        # a few test rows.
+        head = first_rows(dataset / "test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
+        weights = (word_weights(model, head["description"]) if not head.empty
+                   else pd.DataFrame({"term": [], "weight": []}))
+        imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
+        results = client.gather(scoring)
+        metrics = _test_metrics(results, model, counts, price_line, dataset)
+        context = Path(ctx)
+        sample = pd.concat([r[3] for r in results], ignore_index=True)
+        sample.to_parquet(context / "predictions.parquet", index=False)
+        (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        weights.to_csv(context / "word_weights.csv", index=False)
+        imp.to_csv(context / "importance.csv", index=False)
+        explained.to_csv(context / "explained.csv", index=False)
+        report.render(Path(out_report))
+    log.info("report written to %s", out_report)
+    return metrics
+
+
+def _test_metrics(results: list, model: WineModel, counts: dict,
+                  price_line: tuple[float, float], dataset: Path) -> dict:
+    """The report's metrics from the partitions' additive sums (see _score_test_partition)."""
     if not results or sum(r[0]["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
     n_test = sum(r[0]["n"] for r in results)
@@ -253,15 +272,5 @@ def evaluate(
         "price_baseline": {"intercept": price_line[0], "slope_per_log_price": price_line[1]},
         "model_info": model.metadata,
     }
-    sample = pd.concat([r[3] for r in results], ignore_index=True)
     log.info("test metrics: %s", json.dumps(metrics["model"]))
-    with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx:
-        context = Path(ctx)
-        sample.to_parquet(context / "predictions.parquet", index=False)
-        (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        weights.to_csv(context / "word_weights.csv", index=False)
-        imp.to_csv(context / "importance.csv", index=False)
-        explained.to_csv(context / "explained.csv", index=False)
-        render_report(context, Path(out_report))
-    log.info("report written to %s", out_report)
     return metrics
