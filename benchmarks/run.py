@@ -607,7 +607,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "instead of the working tree, e.g. HEAD")
     p.add_argument("--dashboard", default=":8787",
                    help="scheduler dashboard address (':0' for any free port)")
-    p.add_argument("--interval", type=float, default=0.2, help="RSS polling interval, seconds")
+    p.add_argument("--interval", type=float, default=0.5, help="RSS polling interval, seconds")
     p.add_argument("--reference-memory-bound", default=None,
                    help="kill the reference above this RSS (default: 85%% of available RAM)")
     p.add_argument("--timeout", type=float, default=0,
