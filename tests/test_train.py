@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,7 +81,7 @@ def test_recorded_statistics_give_the_same_model(client, dataset_dir, tmp_path):
 def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_dir,
                                                                  model_path, tmp_path):
     assert validation_step(dataset_dir) == 1  # the sample's few hundred: every row
-    (tmp_path / "stats.json").write_text('{"valid": %d}' % (10 * VALID_SCORE_ROWS + 1))
+    (tmp_path / "stats.json").write_text(json.dumps({"valid": 10 * VALID_SCORE_ROWS + 1}))
     assert validation_step(tmp_path) == 11
     files = sorted((dataset_dir / "valid").glob("*.parquet"))
     expected = sum(len(range(0, len(pd.read_parquet(f)), 3)) for f in files)
@@ -91,7 +93,6 @@ def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_
 
 
 def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
-    import json
     import shutil
 
     copy = tmp_path / "dataset"

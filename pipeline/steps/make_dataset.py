@@ -86,16 +86,14 @@ def write_partition(
     split = assign_split(clean)
     counts = {"input": len(raw), "rejected": len(rejects)}
     name = f"part.{number:05d}.parquet"
-    for s in SPLITS:
-        piece = clean[split == s]
+    pieces = {s: clean[split == s] for s in SPLITS}
+    for s, piece in pieces.items():
         piece.to_parquet(Path(out_dir, s, name), index=False)
         counts[s] = len(piece)
-        if s == "train":
-            train_stats = stats_to_json(partition_stats(piece))
     rejects.to_parquet(Path(out_dir, REJECTS, name), index=False)
     for reason, n in rejects[REASON].value_counts().items():
         counts[f"reason:{reason}"] = int(n)
-    return counts, name, train_stats
+    return counts, name, stats_to_json(partition_stats(pieces["train"]))
 
 
 def make_dataset(
