@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def test_same_seed_same_model(client, dataset_dir):
     np.testing.assert_array_equal(a.predict_frame(valid), b.predict_frame(valid))
 
 
-def test_recorded_statistics_give_the_same_model(client, dataset_dir, tmp_path):
+def test_recorded_statistics_give_the_same_model(client, dataset_dir):
     recorded = recorded_train_stats(dataset_dir)
     assert recorded is not None
     a, info_a, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=2,
@@ -93,8 +94,6 @@ def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_
 
 
 def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
-    import shutil
-
     copy = tmp_path / "dataset"
     shutil.copytree(dataset_dir, copy)
     path = copy / "train_stats.json"
