@@ -290,12 +290,14 @@ def _processor_class() -> type:
                 raise
 
         def init_matplotlib(self):
-            # PNG only: Pweave's default also renders every figure as PDF and SVG.
+            # PNG only: Pweave's default also renders every figure as PDF and SVG.  No
+            # tight bounding box: the figures lay themselves out ("constrained"), and
+            # the tight box costs a second drawing of every figure.
             outputs = self.loadstring(
                 "import warnings\nwarnings.simplefilter('ignore')\n"
                 "%matplotlib inline\n"
                 "from matplotlib_inline.backend_inline import set_matplotlib_formats\n"
-                "set_matplotlib_formats('png')\n"
+                "set_matplotlib_formats('png', bbox_inches=None)\n"
                 "import matplotlib\n"
             )
             errors = _errors([{"type": "code", "number": 0, "start_line": 0,
