@@ -18,7 +18,6 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from distributed import default_client
@@ -28,7 +27,7 @@ from pipeline.features import stats_from_json
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
 from pipeline.schema import TARGET
-from pipeline.sgd import fit_and_score_sgd
+from pipeline.sgd import fit_and_score_sgd, split_parts
 from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,9 @@ def validate(
     """
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
-    parts = dd.read_parquet(str(split_dir)).to_delayed()
+    # One partition per file, as fit_and_score_sgd reads it, so that every n-th row of
+    # each file is the same rows for every candidate model.
+    parts = split_parts(split_dir)[1]
     # The validation split is a tenth of the data: two floats a row fit in memory.
     pairs = np.concatenate(
         dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future, step)
