@@ -21,6 +21,9 @@ the kernel's connection file and IPython profile) lives in that scratch
 directory, which is removed afterwards; only the finished HTML is moved
 (atomically) to ``out_html``.  :class:`ReportSession` starts the kernel ahead
 of the rendering, so that a caller can let it start while it computes the context.
+Inside the kernel, the template draws the later half of its figures in a forked
+helper process while it works through the earlier half
+(:mod:`pipeline.report.drawing`).
 
 The HTML has its own small stylesheet instead of Pweave's themes, which load
 MathJax and web fonts from the internet; figures are embedded as base64 PNG
@@ -426,7 +429,7 @@ _PRELOAD = (
     "warnings.simplefilter('ignore')\n"
     "import seaborn, pyarrow.parquet, IPython.display\n"
     "import pipeline.report.advice, pipeline.report.analysis, pipeline.report.plots\n"
-    "import pipeline.report.text, pipeline.report.context\n"
+    "import pipeline.report.text, pipeline.report.context, pipeline.report.drawing\n"
 )
 
 
