@@ -8,7 +8,10 @@ separate processes (``dask scheduler`` and N ``dask worker --nthreads 1``,
 each under its nanny) and runs make-dataset, train and evaluate from a
 client process (``benchmarks/pipeline_client.py``).  A background thread
 polls the RSS of every process (scheduler, nannies, workers, client and its
-children, reference) every ``--interval`` seconds.
+children, reference) every ``--interval`` seconds.  ``--repeats N`` makes N
+such paired runs per size (every other one with the pipelines before the
+reference); each result is then the run with the median ratio, and lists
+every run.
 
 Results go to ``<results-dir>/<name>.json`` (a list of objects, one per size
 and worker count) and ``<results-dir>/<name>.md``; memory timelines and, with
@@ -31,6 +34,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +54,11 @@ BENCH = ROOT / "benchmarks"
 log = logging.getLogger("benchmarks")
 
 STAGES = ("make_dataset", "train", "evaluate")
+#: Figures of each paired run listed in a result's ``runs``.
+RUN_FIELDS = ("repeat", "order", "status", "pipeline_seconds", "reference_seconds", "ratio",
+              "ratio_excluding_report", "pipeline_peak_rss_mb", "pipeline_cpu_seconds",
+              "reference_cpu_seconds", "make_dataset_seconds", "train_seconds",
+              "evaluate_seconds", "pipeline_mae", "reference_mae", "finished_at")
 VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow",
              "scipy")
 
@@ -516,9 +525,13 @@ def markdown(results: list[dict], name: str) -> str:
         "the largest single process. CPU s: user+system seconds of all the processes "
         "(robust to other load on the machine, unlike wall seconds).",
         "",
+        "With several runs per size (`--repeats`), each row is the run with the median "
+        "ratio; *ratio of each run* lists them all, in the order they ran.",
+        "",
         "| rows | workers | pipeline s | reference s | ratio | ratio excl. report | "
-        "pipeline peak RSS MB | reference peak RSS MB | pipeline MAE | reference MAE |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "pipeline peak RSS MB | reference peak RSS MB | pipeline MAE | reference MAE | "
+        "ratio of each run |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         peak = _fmt(r["pipeline_peak_rss_mb"], 0)
@@ -529,7 +542,8 @@ def markdown(results: list[dict], name: str) -> str:
             f"{_fmt(r['reference_seconds'])} | {_fmt(r['ratio'], 2)} | "
             f"{_fmt(r['ratio_excluding_report'], 2)} | {peak} | "
             f"{_fmt(r['reference_peak_rss_mb'], 0)} | {_fmt(r['pipeline_mae'], 3)} | "
-            f"{_fmt(r['reference_mae'], 3)} |")
+            f"{_fmt(r['reference_mae'], 3)} | "
+            f"{', '.join(_fmt(run['ratio'], 2) for run in r.get('runs', [r]))} |")
     lines += [
         "",
         "## Stages (wall seconds; rows/s of the step's input rows)",
@@ -578,6 +592,51 @@ def write_results(results: list[dict], results_dir: Path, name: str) -> None:
     (results_dir / f"{name}.md").write_text(markdown(results, name) + "\n")
 
 
+def summarise(runs: list[dict]) -> dict:
+    """One result per size and worker count from its paired runs.
+
+    The headline is the run with the median ratio (the upper of the two middle
+    runs for an even count), kept whole so that its stages and memory belong to
+    one run; ``runs`` lists the headline figures of every run.
+    """
+    ranked = sorted(runs, key=lambda r: (r["ratio"] is None, r["ratio"] or 0.0))
+    out = dict(ranked[len(ranked) // 2])
+    out["runs"] = [{k: r.get(k) for k in RUN_FIELDS} for r in runs]
+    ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
+    out["ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
+    out["ratio_range"] = [min(ratios), max(ratios)] if ratios else None
+    return out
+
+
+def _reference_run(csv: Path, rows: int, args: argparse.Namespace, size_dir: Path,
+                   bound: int) -> dict:
+    if args.skip_reference_above is not None and rows > args.skip_reference_above:
+        ref = {"status": "skipped",
+               "reason": f"{rows:,} rows is above --skip-reference-above "
+                         f"{args.skip_reference_above:,}: the single-process reference "
+                         "holds the whole CSV and the whole feature matrix in one "
+                         "process, and its memory grows with the rows"}
+    else:
+        ref = run_reference(csv, args.seed, size_dir / "reference", bound, args.interval,
+                            args.timeout or None)
+    log.info("reference: %s", {k: ref.get(k) for k in ("status", "seconds", "mae",
+                                                       "peak_rss_mb", "reason")})
+    return ref
+
+
+def _pipeline_run(csv: Path, rows: int, workers: int, rep: int, args: argparse.Namespace,
+                  size_dir: Path, extras: Path) -> dict:
+    tag = f"{rows}-w{workers}" + (f"-r{rep}" if args.repeats > 1 else "")
+    run_dir = size_dir / f"workers-{workers}"
+    profile_dir = extras / f"profile-{tag}" if args.profile else None
+    log.info("pipeline: %d rows, %d worker(s)", rows, workers)
+    pipe = run_pipeline(csv, workers, args, run_dir, profile_dir, extras / f"memory-{tag}.csv")
+    if not args.keep_outputs:
+        shutil.rmtree(run_dir / "outputs", ignore_errors=True)
+        shutil.rmtree(run_dir / "worker-space", ignore_errors=True)
+    return pipe
+
+
 # --------------------------------------------------------------------------------------- main
 
 
@@ -615,6 +674,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, default=BENCH / "work",
                    help="cache of CSVs and scratch outputs")
     p.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="paired runs (reference and pipeline) per size; the headline is the "
+                        "run with the median ratio, every run is listed")
     p.add_argument("--keep-outputs", action="store_true",
                    help="keep each run's data set, model and report under the work dir")
     args = p.parse_args(argv)
@@ -623,6 +685,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.work_dir, args.results_dir = args.work_dir.resolve(), args.results_dir.resolve()
     if args.name is None:
         args.name = "bench-" + datetime.datetime.now().strftime("%Y%m%d-%H%M")
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
     return args
 
 
@@ -647,43 +711,40 @@ def main(argv: list[str] | None = None) -> int:
              machine["ram_gb"])
     for rows in args.rows:
         csv, gen = ensure_csv(rows, args.seed, args.work_dir)
-        size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
-        if args.skip_reference_above is not None and rows > args.skip_reference_above:
-            ref = {"status": "skipped",
-                   "reason": f"{rows:,} rows is above --skip-reference-above "
-                             f"{args.skip_reference_above:,}: the single-process reference "
-                             "holds the whole CSV and the whole feature matrix in one "
-                             "process, and its memory grows with the rows"}
-        else:
-            ref = run_reference(csv, args.seed, size_dir / "reference", bound, args.interval,
-                                args.timeout or None)
-        log.info("reference: %s", {k: ref.get(k) for k in ("status", "seconds", "mae",
-                                                           "peak_rss_mb", "reason")})
-        for workers in args.workers:
-            tag = f"{rows}-w{workers}"
-            run_dir = size_dir / f"workers-{workers}"
-            profile_dir = extras / f"profile-{tag}" if args.profile else None
-            log.info("pipeline: %d rows, %d worker(s)", rows, workers)
-            pipe = run_pipeline(csv, workers, args, run_dir, profile_dir,
-                                extras / f"memory-{tag}.csv")
-            result = combine(rows, workers, gen, ref, pipe, args, machine)
-            result["code"] = {**code, "client": pipe.get("code"),
-                              "reference": ref.get("code")}
-            if result["reference_mae"] is not None and result["counts"]:
-                same = ref.get("test_rows") == result["counts"].get("test")
-                result["same_test_rows"] = same
-            results.append(result)
-            write_results(results, args.results_dir, args.name)
-            log.info("%s: pipeline %s s, reference %s s, ratio %s, peak %s MB (%s), MAE %s / %s",
-                     tag, result["pipeline_seconds"], result["reference_seconds"],
-                     result["ratio"], result["pipeline_peak_rss_mb"],
-                     result["pipeline_peak_process"], result["pipeline_mae"],
-                     result["reference_mae"])
-            if result["status"] != "ok":
-                log.error("pipeline failed: %s", result["pipeline_error"])
-            if not args.keep_outputs:
-                shutil.rmtree(run_dir / "outputs", ignore_errors=True)
-                shutil.rmtree(run_dir / "worker-space", ignore_errors=True)
+        runs: dict[int, list[dict]] = {w: [] for w in args.workers}
+        for rep in range(args.repeats):
+            # Odd repeats run the pipelines before the reference, so that a drift of the
+            # machine's speed over a run does not always favour the same side.
+            pipelines_first = rep % 2 == 1
+            size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
+            if args.repeats > 1:
+                size_dir = size_dir / f"repeat-{rep}"
+            pipes = ({w: _pipeline_run(csv, rows, w, rep, args, size_dir, extras)
+                      for w in args.workers} if pipelines_first else {})
+            ref = _reference_run(csv, rows, args, size_dir, bound)
+            for workers in args.workers:
+                pipe = (pipes[workers] if pipelines_first else
+                        _pipeline_run(csv, rows, workers, rep, args, size_dir, extras))
+                result = combine(rows, workers, gen, ref, pipe, args, machine)
+                result["code"] = {**code, "client": pipe.get("code"),
+                                  "reference": ref.get("code")}
+                if result["reference_mae"] is not None and result["counts"]:
+                    same = ref.get("test_rows") == result["counts"].get("test")
+                    result["same_test_rows"] = same
+                result["repeat"] = rep
+                result["order"] = "pipeline first" if pipelines_first else "reference first"
+                runs[workers].append(result)
+                log.info("%s-w%s (run %d): pipeline %s s, reference %s s, ratio %s, peak %s MB "
+                         "(%s), MAE %s / %s", rows, workers, rep + 1, result["pipeline_seconds"],
+                         result["reference_seconds"], result["ratio"],
+                         result["pipeline_peak_rss_mb"], result["pipeline_peak_process"],
+                         result["pipeline_mae"], result["reference_mae"])
+                if result["status"] != "ok":
+                    log.error("pipeline failed: %s", result["pipeline_error"])
+                write_results(results + [summarise(r) for r in runs.values() if r],
+                              args.results_dir, args.name)
+        results += [summarise(runs[w]) for w in args.workers]
+        write_results(results, args.results_dir, args.name)
     log.info("results: %s", args.results_dir / f"{args.name}.json")
     return 0 if all(r["status"] == "ok" for r in results) else 1
 

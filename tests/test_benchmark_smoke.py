@@ -24,18 +24,28 @@ def test_benchmark_smoke(tmp_path):
         [sys.executable, "-m", "benchmarks.run", "--rows", str(ROWS), "--workers", "1",
          "--name", "smoke", "--work-dir", str(tmp_path / "work"),
          "--results-dir", str(tmp_path / "results"), "--dashboard", ":0",
-         "--worker-memory", "2GB"],
+         "--worker-memory", "2GB", "--repeats", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((tmp_path / "results" / "smoke.json").read_text())
     assert (tmp_path / "results" / "smoke.md").read_text().count("| 3,000 | 1 |") == 2
-    assert (tmp_path / "results" / "smoke" / f"memory-{ROWS}-w1.csv").is_file()
+    for rep in (0, 1):
+        assert (tmp_path / "results" / "smoke" / f"memory-{ROWS}-w1-r{rep}.csv").is_file()
     assert len(results) == 1
     r = results[0]
     for field in HEADLINE:
         assert r[field] is not None, field
     assert (r["rows"], r["workers"], r["status"]) == (ROWS, 1, "ok")
+
+    # Two paired runs, in both orders; the headline is one of them, the median by ratio.
+    runs = r["runs"]
+    assert [run["order"] for run in runs] == ["reference first", "pipeline first"]
+    assert all(run["status"] == "ok" and run["ratio"] > 0 for run in runs)
+    ratios = sorted(run["ratio"] for run in runs)
+    assert r["ratio"] == ratios[1] and r["repeat"] in (0, 1)
+    assert r["ratio_range"] == ratios
+    assert math.isclose(r["ratio_median"], sum(ratios) / 2, abs_tol=1e-3)
 
     # Every stage timed and adding up; the report rendering known apart from scoring.
     stages = [r[f"{s}_seconds"] for s in ("make_dataset", "train", "evaluate")]
