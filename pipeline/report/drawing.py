@@ -72,7 +72,12 @@ class FigureDrawer:
         if helper and later and "fork" in multiprocessing.get_all_start_methods():
             # Forked, not spawned: the helper starts at once with the data and the
             # plotting libraries already in memory and the kernel's matplotlib style.
-            self._pool = multiprocessing.get_context("fork").Pool(1)
+            try:
+                self._pool = multiprocessing.get_context("fork").Pool(1)
+            except (OSError, ImportError):
+                # No process or semaphore to spare (e.g. a locked-down container):
+                # draw everything here.
+                return
             self._ahead = {name: self._pool.apply_async(figure_png, self._figures[name])
                            for name in later}
 
