@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,3 +96,30 @@ def test_a_failing_helper_falls_back_and_real_errors_still_raise():
         broken.png("bad")
     with pytest.raises(KeyError):
         broken.png("not a figure")
+
+
+_NO_FILES_LEFT = """
+import os, resource
+from pipeline.report import drawing, plots
+from test_report_drawing import _predictions
+pred = _predictions()
+expected = drawing.figure_png(plots.points_distribution, pred)  # fonts loaded while files are free
+open_now = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 1, open_now + 1))
+drawer = drawing.FigureDrawer({"a": (plots.price_distribution, pred),
+                               "b": (plots.points_distribution, pred)})
+assert drawer._pool is None and not drawer._ahead, "a helper was started"
+assert drawer.png("b") == expected
+print("drawn without a helper")
+"""
+
+
+def test_no_helper_when_none_can_be_started(tmp_path):
+    # A real failure to create the helper: too few file descriptors for its pipes.
+    here = Path(__file__).resolve().parent
+    proc = subprocess.run([sys.executable, "-c", _NO_FILES_LEFT], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": f"{here.parent}:{here}",
+                               "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "drawn without a helper" in proc.stdout
