@@ -25,6 +25,7 @@ from pipeline.cleaning import split_bucket
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.model import SgdModel, clip_points
 from pipeline.schema import TARGET
+from pipeline.splits import split_parts
 
 #: Hyperparameters hand-tuned on the validation split of the challenge sample.
 SGD_PARAMS = {
@@ -82,26 +83,6 @@ def without_fold(df: pd.DataFrame, fold: int | None) -> pd.DataFrame:
 
 def _partition_stats(df: pd.DataFrame, fold: int | None) -> dict:
     return partition_stats(without_fold(df, fold))
-
-
-def split_parts(split_dir: Path) -> tuple[list[str], list]:
-    """The Parquet files of a split directory, and a delayed read of each.
-
-    One partition per file, in file-name order, so that per-file statistics
-    (make-dataset's ``train_stats.json``) line up with the partitions.
-
-    Parameters
-    ----------
-    split_dir : pathlib.Path
-
-    Returns
-    -------
-    names : list of str
-    parts : list of dask.delayed.Delayed
-        Each yields a pandas.DataFrame.
-    """
-    files = sorted(Path(split_dir).glob("*.parquet"))
-    return [f.name for f in files], [dask.delayed(pd.read_parquet)(str(f)) for f in files]
 
 
 def _features(df: pd.DataFrame, spec: FeatureSpec, fold: int | None) -> sp.csr_matrix:

@@ -24,6 +24,7 @@ from pipeline.explain import contributions, importance
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, load_model
 from pipeline.schema import ID_COLUMN, TARGET
+from pipeline.splits import every_nth, first_rows, split_parts
 from pipeline.steps.make_dataset import STATS_FILE
 from pipeline.steps.train import require_dataset
 
@@ -135,34 +136,6 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     return picked.sort_values("weight", ascending=False).reset_index(drop=True)
 
 
-def first_rows(split_dir: Path, n: int) -> pd.DataFrame:
-    """The first ``n`` rows of a split, reading its files in order only as far as needed.
-
-    On big data the first file is enough; reading every file would cost a pass
-    over the split on the client.
-
-    Parameters
-    ----------
-    split_dir : pathlib.Path
-    n : int
-
-    Returns
-    -------
-    pandas.DataFrame
-        At most ``n`` rows, numbered from 0.
-    """
-    pieces, found = [], 0
-    for f in sorted(split_dir.glob("*.parquet")):
-        pieces.append(pd.read_parquet(f))
-        found += len(pieces[-1])
-        if found >= n:
-            break
-    if not pieces:
-        return pd.DataFrame()
-    # Files each number their rows from 0: renumber, so a row has one label.
-    return pd.concat(pieces, ignore_index=True).head(n)
-
-
 def explanations(model: WineModel, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global importances, and the contributions behind two wines' predictions.
 
@@ -223,12 +196,13 @@ def evaluate(
     dataset = require_dataset(dataset_dir)
     model = load_model(model_path)
     counts = json.loads((dataset / STATS_FILE).read_text())
-    step = max(1, math.ceil(counts.get("test", 0) / REPORT_SAMPLE_ROWS))
+    step = every_nth(counts.get("test", 0), REPORT_SAMPLE_ROWS)
 
     price_line = fit_price_baseline(dataset / "train")
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
-    parts = dd.read_parquet(str(dataset / "test")).to_delayed()
+    # One partition per file, so the report's sample is every step-th row of each file.
+    parts = split_parts(dataset / "test")[1]
     scoring = client.compute([
         dask.delayed(_score_test_partition)(p, model_future, price_line, step) for p in parts
     ])

@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import json
 import logging
-import math
 import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -27,7 +26,8 @@ from pipeline.features import stats_from_json
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
 from pipeline.schema import TARGET
-from pipeline.sgd import fit_and_score_sgd, split_parts
+from pipeline.sgd import fit_and_score_sgd
+from pipeline.splits import every_nth, split_parts
 from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def validation_step(dataset: Path) -> int:
         1 up to :data:`VALID_SCORE_ROWS` validation rows.
     """
     counts = json.loads((dataset / STATS_FILE).read_text())
-    return max(1, math.ceil(counts.get("valid", 0) / VALID_SCORE_ROWS))
+    return every_nth(counts.get("valid", 0), VALID_SCORE_ROWS)
 
 
 def _actual_and_predicted(df: pd.DataFrame, model: WineModel, step: int) -> np.ndarray:
