@@ -55,20 +55,19 @@ def contributions(model: WineModel, df: pd.DataFrame) -> pd.DataFrame:
     raise TypeError(f"no explanation for {type(model).__name__}")
 
 
-def importance(model: WineModel, df: pd.DataFrame) -> pd.DataFrame:
+def importance(contrib: pd.DataFrame) -> pd.DataFrame:
     """Global importance: the mean absolute contribution of each feature group.
 
     Parameters
     ----------
-    model : WineModel
-    df : pandas.DataFrame
-        Cleaned rows to average over (e.g. the test split's sample).
+    contrib : pandas.DataFrame
+        :func:`contributions` of the rows to average over (e.g. a sample of the test split).
 
     Returns
     -------
     pandas.DataFrame
-        ``feature`` and ``mean_abs_contribution``, largest first.
+        ``feature`` and ``mean_abs_contribution``, largest first; the baseline left out.
     """
-    contrib = contributions(model, df).drop(columns=BASELINE)
-    table = contrib.abs().mean().rename("mean_abs_contribution").rename_axis("feature")
+    table = (contrib.drop(columns=BASELINE).abs().mean()
+             .rename("mean_abs_contribution").rename_axis("feature"))
     return table.sort_values(ascending=False).reset_index()

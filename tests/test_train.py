@@ -14,6 +14,7 @@ from pipeline.gbm import TEXT_WEIGHTS, choose_text_weight
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, load_model
 from pipeline.sgd import fit_and_score_sgd, fit_sgd, n_epochs
+from pipeline.steps.evaluate import explanations
 from pipeline.steps.train import (
     VALID_SCORE_ROWS,
     recorded_train_stats,
@@ -176,3 +177,23 @@ def test_cached_char_grams_equal_scikit_learns(sample_csv):
     theirs = HashingVectorizer(analyzer="char_wb", ngram_range=(4, 4),
                                alternate_sign=False).transform(texts)
     assert (ours != theirs).nnz == 0
+
+
+def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
+    model = load_model(model_path)
+    rows = read_split(dataset_dir, "test").head(300)
+    importance, explained = explanations(model, rows)
+    predicted = model.predict_frame(rows)
+    # The highest- and the lowest-predicted wine, each with the prediction it was given.
+    wines = explained.drop_duplicates("id")
+    assert wines["id"].tolist() == [rows["id"].iloc[np.argmax(predicted)],
+                                    rows["id"].iloc[np.argmin(predicted)]]
+    assert wines["predicted_points"].to_numpy() == pytest.approx(
+        [predicted.max(), predicted.min()], abs=1e-4)
+    assert explained.groupby("id", sort=False)["contribution"].sum().to_numpy() == \
+        pytest.approx(wines["predicted_points"].to_numpy(), abs=1e-4)
+    # Global importance: the mean size of each feature group's contribution, baseline aside.
+    contrib = contributions(model, rows)
+    expected = contrib.drop(columns="baseline").abs().mean().sort_values(ascending=False)
+    assert importance["feature"].tolist() == expected.index.tolist()
+    assert importance["mean_abs_contribution"].to_numpy() == pytest.approx(expected.to_numpy())
