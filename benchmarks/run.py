@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 import psutil  # noqa: E402
 
 from benchmarks.monitor import MB, Monitor  # noqa: E402
+from benchmarks.probe import core_speed  # noqa: E402
 from pipeline.cluster import WORKER_CONFIG, worker_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,6 +243,7 @@ def run_reference(csv: Path, seed: int, run_dir: Path, memory_bound: int, interv
     cmd = [sys.executable, "-m", "benchmarks.reference", "--csv", str(csv), "--out", str(out),
            "--seed", str(seed)]
     log.info("reference on %s (page cache warmed in %.1f s)", csv.name, warm_page_cache(csv))
+    speed_before = core_speed()
     load_before = _load()
     t0 = time.perf_counter()
     with Monitor(interval, kill_above={"reference": memory_bound}) as mon, \
@@ -268,7 +270,8 @@ def run_reference(csv: Path, seed: int, run_dir: Path, memory_bound: int, interv
                                                          ["reference"]).values()), 2)
     result.update({"status": "ok", "peak_rss_mb": peak, "process_wall_seconds": round(wall, 2),
                    "process_cpu_seconds": cpu,
-                   "load_average": {"before": load_before, "after": _load()}})
+                   "load_average": {"before": load_before, "after": _load()},
+                   "core_speed": {"before": speed_before, "after": core_speed()}})
     return result
 
 
@@ -340,6 +343,7 @@ def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Pat
     run_dir.mkdir(parents=True)
     result_file = run_dir / "client.json"
     log.info("page cache warmed in %.1f s", warm_page_cache(csv))
+    speed_before = core_speed()
     load_before = _load()
     roles = ["scheduler", "client", *[f"worker-{i}" for i in range(workers)]]
     with Monitor(args.interval) as mon:
@@ -369,6 +373,7 @@ def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Pat
     processes = _merge_by_label(mon.peaks(roles))
     out = {
         "load_average": {"before": load_before, "after": _load()},
+        "core_speed": {"before": speed_before, "after": core_speed()},
         "dashboard": dashboard,
         "processes": processes,
         "tree_peak_rss_mb": {r: round(v / MB, 1) for r, v in sorted(mon.tree_peak.items())},
@@ -478,6 +483,7 @@ def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
         },
         "dashboard": pipe.get("dashboard"),
         "load_average": pipe.get("load_average"),
+        "core_speed": pipe.get("core_speed"),
         "machine": machine,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -492,6 +498,13 @@ def _fmt(value, digits: int = 1) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _slowdowns(speed: dict | None) -> str:
+    """``before / after`` of a run's :func:`benchmarks.probe.core_speed` slowdowns."""
+    if not speed:
+        return "–"
+    return " / ".join(_fmt((speed.get(k) or {}).get("slowdown"), 2) for k in ("before", "after"))
 
 
 def _code_line(results: list[dict]) -> str:
@@ -550,8 +563,9 @@ def markdown(results: list[dict], name: str) -> str:
         "",
         "| rows | workers | make-dataset s | train s | "
         "evaluate s (scoring / report) | pipeline rows/s | reference rows/s | "
-        "pipeline CPU s | reference CPU s | reference stages s | load avg before/after |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "pipeline CPU s | reference CPU s | reference stages s | load avg before/after | "
+        "busy-core slowdown before/after: pipeline; reference |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in results:
         ref = r["reference"]
@@ -567,7 +581,8 @@ def markdown(results: list[dict], name: str) -> str:
             f"({_fmt(r['evaluate_scoring_seconds'])} / {_fmt(r['evaluate_report_seconds'])}) | "
             f"{_fmt(r['pipeline_rows_per_second'], 0)} | "
             f"{_fmt(r['reference_rows_per_second'], 0)} | {_fmt(r.get('pipeline_cpu_seconds'))} | "
-            f"{_fmt(r.get('reference_cpu_seconds'))} | {ref_stages} | {load} |")
+            f"{_fmt(r.get('reference_cpu_seconds'))} | {ref_stages} | {load} | "
+            f"{_slowdowns(r.get('core_speed'))}; {_slowdowns(ref.get('core_speed'))} |")
     lines += ["", "## Peak RSS per process and stage (MB, sampled)", ""]
     for r in results:
         lines.append(f"**{_fmt(r['rows'])} rows, {r['workers']} worker(s)** "

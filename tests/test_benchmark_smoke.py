@@ -11,6 +11,9 @@ import math
 import subprocess
 import sys
 
+import pytest
+
+from benchmarks.probe import core_speed
 from conftest import ROOT
 
 ROWS = 3000
@@ -74,3 +77,22 @@ def test_benchmark_smoke(tmp_path):
 
     machine = r["machine"]
     assert machine["cores_logical"] >= 1 and machine["ram_gb"] > 0 and machine["cpu_model"]
+    # The busy-core probe ran before and after both sides of the run.
+    for speed in (r["core_speed"], r["reference"]["core_speed"]):
+        for when in ("before", "after"):
+            probe = speed[when]
+            assert probe["alone_cpu_s"] > 0 and probe["together_cpu_s"] > 0
+            assert probe["slowdown"] == pytest.approx(
+                probe["together_cpu_s"] / probe["alone_cpu_s"], rel=0.02)
+    assert "busy-core slowdown" in (tmp_path / "results" / "smoke.md").read_text()
+
+
+def test_core_speed_probe_measures_the_same_work_alone_and_together():
+    speed = core_speed(processes=2, rounds=5_000)
+    assert set(speed) == {"alone_cpu_s", "together_cpu_s", "slowdown"}
+    assert speed["alone_cpu_s"] > 0 and speed["together_cpu_s"] > 0
+    # Two copies of the same work need about the same CPU time each as one alone
+    # (a loose bound: only a machine starved of cores would stray this far).
+    assert 0.2 < speed["slowdown"] < 5
+    assert speed["slowdown"] == pytest.approx(speed["together_cpu_s"] / speed["alone_cpu_s"],
+                                              rel=0.02)
