@@ -41,7 +41,8 @@ def core_speed(processes: int | None = None, rounds: int = 60_000) -> dict:
         Copies run at the same time; default one per core, to load the whole machine.
     rounds : int, default 60,000
         Size of the work: about 0.75 s of one core on this project's 2-core EPYC VM,
-        where three probes in a row agreed within 1%.
+        where three probes in a row on the idle machine agreed within 2%, and probes
+        taken just before or after a benchmark run read 0.9-1.1.
 
     Returns
     -------

@@ -190,8 +190,12 @@ def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
                                     rows["id"].iloc[np.argmin(predicted)]]
     assert wines["predicted_points"].to_numpy() == pytest.approx(
         [predicted.max(), predicted.min()], abs=1e-4)
+    # Every feature group's contribution is there (the title's too): they add up to
+    # the unclipped prediction.
+    raw = model.predict_raw(rows)
     assert explained.groupby("id", sort=False)["contribution"].sum().to_numpy() == \
-        pytest.approx(wines["predicted_points"].to_numpy(), abs=1e-4)
+        pytest.approx([raw.max(), raw.min()], abs=1e-4)
+    assert set(explained["feature"]) == {*model.spec.blocks(), "baseline"}
     # Global importance: the mean size of each feature group's contribution, baseline aside.
     contrib = contributions(model, rows)
     expected = contrib.drop(columns="baseline").abs().mean().sort_values(ascending=False)
