@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 import dask
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from distributed import default_client
 
-from pipeline.atomic import atomic_file
+from pipeline.atomic import atomic_file, scratch_dir
 from pipeline.cleaning import REASON, clean_partition, id_column_of
 from pipeline.cluster import worker_count
 from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks, read_header
@@ -105,9 +104,7 @@ def predict(
     client = default_client()
     [model_future] = client.scatter([model], broadcast=True)
     out = Path(output_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pieces_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with scratch_dir(out) as pieces_dir:
         pieces = [str(pieces_dir / f"part.{i:05d}.csv") for i in range(len(parts))]
         counts = dask.compute(*[
             dask.delayed(_write_piece)(part, model_future, start, piece)
@@ -118,8 +115,6 @@ def predict(
             for piece in pieces:
                 with open(piece, encoding="utf-8", newline="") as src:
                     shutil.copyfileobj(src, fh)
-    finally:
-        shutil.rmtree(pieces_dir, ignore_errors=True)
     result = {"rows": sum(c[0] for c in counts), "rejected": sum(c[1] for c in counts)}
     log.info("predictions written to %s: %s", out, result)
     return result
