@@ -616,7 +616,10 @@ def summarise(runs: list[dict]) -> dict:
     """
     ranked = sorted(runs, key=lambda r: (r["ratio"] is None, r["ratio"] or 0.0))
     out = dict(ranked[len(ranked) // 2])
-    out["runs"] = [{k: r.get(k) for k in RUN_FIELDS} for r in runs]
+    out["runs"] = [{**{k: r.get(k) for k in RUN_FIELDS}, "core_slowdown": {
+        "pipeline": _slowdowns(r.get("core_speed")),
+        "reference": _slowdowns((r.get("reference") or {}).get("core_speed"))}}
+        for r in runs]
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     out["ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
     out["ratio_range"] = [min(ratios), max(ratios)] if ratios else None
