@@ -500,11 +500,16 @@ def _fmt(value, digits: int = 1) -> str:
     return str(value)
 
 
+def _slowdown_numbers(speed: dict | None) -> dict:
+    """``before`` and ``after`` slowdowns of a run's :func:`benchmarks.probe.core_speed`."""
+    return {k: ((speed or {}).get(k) or {}).get("slowdown") for k in ("before", "after")}
+
+
 def _slowdowns(speed: dict | None) -> str:
     """``before / after`` of a run's :func:`benchmarks.probe.core_speed` slowdowns."""
     if not speed:
         return "–"
-    return " / ".join(_fmt((speed.get(k) or {}).get("slowdown"), 2) for k in ("before", "after"))
+    return " / ".join(_fmt(v, 2) for v in _slowdown_numbers(speed).values())
 
 
 def _code_line(results: list[dict]) -> str:
@@ -617,8 +622,8 @@ def summarise(runs: list[dict]) -> dict:
     ranked = sorted(runs, key=lambda r: (r["ratio"] is None, r["ratio"] or 0.0))
     out = dict(ranked[len(ranked) // 2])
     out["runs"] = [{**{k: r.get(k) for k in RUN_FIELDS}, "core_slowdown": {
-        "pipeline": _slowdowns(r.get("core_speed")),
-        "reference": _slowdowns((r.get("reference") or {}).get("core_speed"))}}
+        "pipeline": _slowdown_numbers(r.get("core_speed")),
+        "reference": _slowdown_numbers((r.get("reference") or {}).get("core_speed"))}}
         for r in runs]
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     out["ratio_median"] = round(statistics.median(ratios), 3) if ratios else None
