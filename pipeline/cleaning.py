@@ -12,7 +12,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from pipeline.csv_input import PARSE_ERROR
+from pipeline.csv_input import PARSE_ERROR, UNDECODABLE
 from pipeline.schema import (
     ID_COLUMN,
     INPUT_COLUMNS,
@@ -34,6 +34,9 @@ _YEAR = r"\b((?:19|20)\d{2})\b"
 
 #: Column names a CSV may use for its unnamed index column.
 INDEX_ALIASES = ("", "Unnamed: 0", ID_COLUMN)
+
+#: Column of a cleaned data set that keeps the input's own index value, as text.
+SOURCE_ID = "source_id"
 
 
 def id_column_of(columns: list[str]) -> str | None:
@@ -91,35 +94,34 @@ def split_bucket(description: pd.Series) -> np.ndarray:
     return out
 
 
-def clean_partition(
-    raw: pd.DataFrame, require_points: bool, first_id: int = 0
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_partition(raw: pd.DataFrame, require_points: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Type and tidy one partition of raw CSV rows; set aside those that cannot be used.
 
     Parameters
     ----------
     raw : pandas.DataFrame
-        Rows as read from the CSV, all columns as strings.
+        Rows as read from the CSV, all columns as strings, indexed by their record
+        number in the file (see :func:`pipeline.csv_input.parse_block`).
     require_points : bool
         Whether a valid ``points`` (80-100) is required (training data) or
         optional (data to score).
-    first_id : int, default 0
-        Id of the first row when the CSV has no index column.
 
     Returns
     -------
     clean : pandas.DataFrame
-        Usable rows: ``id``, the input columns, ``vintage``.
+        Usable rows: ``id`` (the record number, unique in the file), ``source_id``
+        (the file's own index value, when it has an index column), the input
+        columns, ``vintage``.
     rejects : pandas.DataFrame
-        The other rows, as read, with a ``reject_reason`` column.
+        The other rows, as read, with ``id`` and a ``reject_reason`` column.
     """
-    df = raw.copy()
+    df = raw.drop(columns=[UNDECODABLE], errors="ignore")
     parse_error = df.pop(PARSE_ERROR) if PARSE_ERROR in df.columns else None
+    ids = pd.Series(raw.index.to_numpy(dtype="int64"), index=df.index)
     id_col = id_column_of(list(df.columns))
-    if id_col is None:
-        ids = pd.Series(np.arange(first_id, first_id + len(df)), index=df.index)
-    else:
-        ids = pd.to_numeric(df.pop(id_col), errors="coerce")
+    source_ids = (df.pop(id_col).astype("object").map(
+        lambda v: v.strip() or None if isinstance(v, str) else None)
+        if id_col is not None else pd.Series(None, index=df.index, dtype="object"))
     for col in INPUT_COLUMNS:
         if col not in df.columns:
             df[col] = None
@@ -138,7 +140,6 @@ def clean_partition(
     if parse_error is not None:
         unparsed = parse_error.fillna("") != ""
         reason[unparsed] = parse_error[unparsed]
-    flag(ids.isna(), "id not an integer")
     flag(strings["description"].isna(), "description missing")
 
     price_raw = df["price"].astype("object").map(
@@ -159,7 +160,7 @@ def clean_partition(
     flag((points < POINTS_MIN) | (points > POINTS_MAX),
          f"points outside {POINTS_MIN}-{POINTS_MAX}")
 
-    clean = pd.DataFrame({ID_COLUMN: ids}, index=df.index)
+    clean = pd.DataFrame({ID_COLUMN: ids, SOURCE_ID: source_ids}, index=df.index)
     for col in INPUT_COLUMNS:
         clean[col] = strings[col] if col in strings else None
     clean[TARGET] = points
@@ -169,9 +170,12 @@ def clean_partition(
     bad = reason != ""
     # Explicit string types, so every Parquet piece has the same schema even when
     # a column is empty in one partition.
-    rejects = raw[bad].drop(columns=[PARSE_ERROR], errors="ignore").astype("string")
+    rejects = raw[bad].drop(columns=[PARSE_ERROR, UNDECODABLE], errors="ignore")
+    rejects = rejects.astype("string")
+    rejects.insert(0, ID_COLUMN, ids[bad].astype("int64"))
     rejects[REASON] = reason[bad].astype("string")
     clean = clean[~bad].copy()
     clean[ID_COLUMN] = clean[ID_COLUMN].astype("int64")
-    clean[list(STRING_COLUMNS)] = clean[list(STRING_COLUMNS)].astype("string")
+    text = [SOURCE_ID, *STRING_COLUMNS]
+    clean[text] = clean[text].astype("string")
     return clean, rejects

@@ -8,6 +8,7 @@ an image holds only what its step needs (download needs no Dask).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -23,10 +24,9 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from pipeline.schema import SchemaError
     from pipeline.steps.download import DownloadError
 
-    extra: list[type[BaseException]] = [SchemaError, DownloadError]
+    extra: list[type[BaseException]] = [DownloadError]
     with contextlib.suppress(ImportError):  # the download image has no Dask
         from pipeline.steps.make_dataset import TooManyRejects
 
@@ -34,17 +34,45 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (*_USER_ERRORS, *extra)
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an operating-system error: what failed, and on which file."""
+    where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f)
+    what = err.strerror or str(err)
+    if err.errno == errno.ENOSPC:
+        what = "no space left on the device; free some space or write elsewhere"
+    elif err.errno in (errno.EACCES, errno.EPERM):
+        what = "permission denied; check who owns it (see WINE_UID in the README)"
+    return f"{where}: {what}" if where else what
+
+
 def friendly_errors(func: Callable) -> Callable:
-    """Turn expected failures into a one-line error and a non-zero exit."""
+    """Turn any failure into a one-line error and a non-zero exit.
+
+    Bad input and missing prerequisites say what is wrong and with which file;
+    an unexpected error says so in one line too, and its traceback is logged at
+    ``--log-level DEBUG``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except Exception as err:
-            if isinstance(err, _user_errors()):
-                raise click.ClickException(str(err)) from err
+        except click.ClickException:
             raise
+        except Exception as err:
+            log.debug("the step failed", exc_info=True)
+            if isinstance(err, _user_errors()):
+                message = str(err)
+            elif isinstance(err, OSError):
+                message = _os_error(err)
+            elif isinstance(err, MemoryError):
+                message = ("out of memory: give the step more memory, or the workers "
+                           "(WINE_WORKER_MEMORY), or a smaller --blocksize")
+            else:
+                message = (f"unexpected {type(err).__name__}: {err} (a bug? rerun with "
+                           "--log-level DEBUG for the traceback)")
+            first, *rest = message.strip().splitlines() or [type(err).__name__]
+            raise click.ClickException(first + (" ..." if rest else "")) from err
 
     return wrapper
 
@@ -57,6 +85,12 @@ scheduler_option = click.option(
     help="Dask scheduler, e.g. tcp://dask-scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
     "none: a LocalCluster sized to this machine).",
 )
+
+
+encoding_option = click.option(
+    "--encoding", default="utf-8", show_default=True,
+    help="Text encoding of the CSV (e.g. cp1252, latin-1, utf-16). Rows with bytes "
+    "invalid in it are counted; past 1% the step fails and names one to try.")
 
 
 @contextlib.contextmanager
@@ -135,19 +169,23 @@ def generate(rows: int, seed: int, out_csv: str) -> None:
               help="CSV bytes per partition.")
 @click.option("--max-reject-share", default=0.05, show_default=True,
               type=click.FloatRange(0, 1), help="Fail when more rows than this are unusable.")
+@encoding_option
 @scheduler_option
 @friendly_errors
 def make_dataset(in_csv: str, out_dir: str, blocksize: str, max_reject_share: float,
-                 scheduler: str | None) -> None:
+                 encoding: str, scheduler: str | None) -> None:
     """Clean the raw CSV and split it 80/10/10 into partitioned Parquet.
 
     The split is a hash of the review text, so duplicates share a split and a row's
     split never changes as the data grows. Unusable rows go to rejects/ with a reason.
+    A compressed CSV (gzip, bzip2, xz, zip) is decompressed once beside OUT_DIR first.
+    OUT_DIR is replaced only when it holds nothing but an earlier data set.
     """
     from pipeline.steps.make_dataset import make_dataset as run
 
     with _client(scheduler):
-        run(in_csv, out_dir, blocksize=blocksize, max_reject_share=max_reject_share)
+        run(in_csv, out_dir, blocksize=blocksize, max_reject_share=max_reject_share,
+            encoding=encoding)
 
 
 @cli.command()
@@ -204,15 +242,20 @@ def evaluate(dataset_dir: str, model_path: str, out_report: str, scheduler: str 
               "reject_reason; written atomically.")
 @click.option("--blocksize", default="32MB", show_default=True,
               help="CSV bytes per partition.")
+@encoding_option
 @scheduler_option
 @friendly_errors
-def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str,
+def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str, encoding: str,
             scheduler: str | None) -> None:
-    """Predict the points of every wine in INPUT; unusable rows get a reason instead."""
+    """Predict the points of every wine in INPUT; unusable rows get a reason instead.
+
+    One output row per input record, in input order. INPUT may be compressed (gzip,
+    bzip2, xz, zip); OUTPUT is never the input, and replaces only an earlier output.
+    """
     from pipeline.steps.predict import predict as run
 
     with _client(scheduler):
-        run(model_path, input_csv, output_csv, blocksize=blocksize)
+        run(model_path, input_csv, output_csv, blocksize=blocksize, encoding=encoding)
 
 
 @cli.command("cross-validate")
@@ -256,6 +299,7 @@ def cross_validate(dataset_dir: str, out_json: str, folds: int, seed: int, sgd_o
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="luigi workers (tasks run at once).")
 @scheduler_option
+@friendly_errors
 def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, workers: int,
         scheduler: str | None) -> None:
     """Run the whole DAG (download, make-dataset, train, evaluate) through luigi.

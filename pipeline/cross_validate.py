@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.atomic import atomic_file
+from pipeline.atomic import atomic_file, check_not_input, check_replaceable
 from pipeline.cleaning import split_bucket
 from pipeline.metrics import regression_metrics
 from pipeline.schema import SPLITS, TARGET
@@ -106,6 +106,8 @@ def cross_validate(
     from pipeline.sgd import fit_sgd
 
     dataset = require_dataset(dataset_dir)
+    check_not_input(out_json, dataset)
+    check_replaceable(out_json, directory=False)
     rows = pd.concat([dd.read_parquet(str(dataset / s)).compute() for s in SPLITS],
                      ignore_index=True)
     bucket = split_bucket(rows["description"])

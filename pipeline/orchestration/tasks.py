@@ -15,7 +15,7 @@ from pathlib import Path
 
 import luigi
 
-from pipeline.atomic import SUCCESS_FLAG
+from pipeline.atomic import SUCCESS_FLAG, is_complete_dir
 from pipeline.orchestration.runners import make_runner
 
 
@@ -36,6 +36,13 @@ def run_key(source: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:40] or "source"
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
     return f"{stem}-{digest}"
+
+
+class DirectoryTarget(luigi.LocalTarget):
+    """The ``_SUCCESS`` marker of a directory output: there, and written by this program."""
+
+    def exists(self) -> bool:  # noqa: D102
+        return is_complete_dir(Path(self.path).parent)
 
 
 class StepTask(luigi.Task):
@@ -99,7 +106,7 @@ class MakeDataset(StepTask):
         return self.clone(Download)
 
     def output(self):  # noqa: D102
-        return luigi.LocalTarget(str(self.path("dataset", SUCCESS_FLAG)))
+        return DirectoryTarget(str(self.path("dataset", SUCCESS_FLAG)))
 
     @property
     def dataset_dir(self) -> str:

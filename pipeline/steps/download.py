@@ -2,13 +2,17 @@
 
 Network fetches have a timeout, a bounded number of retries with backoff, a
 size limit and an optional SHA-256 check; plain http is refused unless asked
-for.  The target path only ever holds a complete, checked file.
+for.  The target path only ever holds a complete, checked file.  A compressed
+source (gzip, bzip2, xz, zip holding one CSV) is decompressed on the way, so
+the raw file can be read in parallel blocks; the checksum is of the source's
+own bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import time
@@ -16,7 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipeline.atomic import atomic_file
+from pipeline.atomic import atomic_file, check_not_input, check_replaceable, scratch_dir
+from pipeline.textfiles import COMPRESSED_KINDS, decompress_to, sniff
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +107,12 @@ def fetch_url(
     """
     for attempt in range(retries + 1):
         try:
-            with atomic_file(out_csv) as tmp:
-                size, digest = _stream(url, tmp, timeout, max_bytes)
+            with scratch_dir(out_csv) as scratch, atomic_file(out_csv) as tmp:
+                body = scratch / "body"
+                size, digest = _stream(url, body, timeout, max_bytes)
                 if sha256 and digest != sha256.lower():
                     raise DownloadError(f"{url}: SHA-256 {digest} does not match {sha256}")
+                _unpack(body, tmp, url, ours=True)
             return size
         except urllib.error.HTTPError as err:
             if err.code < 500 or attempt == retries:
@@ -146,17 +153,33 @@ def copy_file(path: Path, out_csv: Path, sha256: str | None = None) -> int:
     """
     if not path.is_file():
         raise DownloadError(f"source file {path} does not exist or is not a file")
+    check_not_input(out_csv, path)
+    if sha256:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256.lower():
+            raise DownloadError(f"{path}: SHA-256 {digest.hexdigest()} does not match "
+                                f"{sha256}")
     with atomic_file(out_csv) as tmp:
-        shutil.copyfile(path, tmp)
-        if sha256:
-            digest = hashlib.sha256()
-            with tmp.open("rb") as fh:
-                while chunk := fh.read(_CHUNK):
-                    digest.update(chunk)
-            if digest.hexdigest() != sha256.lower():
-                raise DownloadError(f"{path}: SHA-256 {digest.hexdigest()} does not match "
-                                    f"{sha256}")
+        _unpack(path, tmp, path)
     return out_csv.stat().st_size
+
+
+def _unpack(source: Path, target: Path, name: str | Path, ours: bool = False) -> None:
+    """Copy ``source`` to ``target``, decompressing it when it is compressed.
+
+    ``ours``: ``source`` is a scratch file of this step, moved rather than copied.
+    """
+    kind, _ = sniff(source)
+    if kind in COMPRESSED_KINDS:
+        log.info("%s is %s-compressed: writing it decompressed", name, kind)
+        decompress_to(source, kind, target)
+    elif ours:
+        os.replace(source, target)
+    else:
+        shutil.copyfile(source, target)
 
 
 def download(
@@ -199,6 +222,7 @@ def download(
         When the source cannot be read or fails a check.
     """
     out = Path(out_csv)
+    check_replaceable(out, directory=False)
     if match := _SYNTHETIC.match(source):
         from pipeline.steps.generate import generate_csv
 

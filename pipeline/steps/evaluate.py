@@ -20,6 +20,7 @@ import pandas as pd
 from distributed import default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
+from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.explain import contributions, importance
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
@@ -199,6 +200,8 @@ def evaluate(
     from pipeline.report.render import ReportSession
 
     dataset = require_dataset(dataset_dir)
+    check_not_input(out_report, dataset, model_path)
+    check_replaceable(out_report, directory=False)
     model = load_model(model_path)
     counts = json.loads((dataset / STATS_FILE).read_text())
     step = every_nth(counts.get("test", 0), REPORT_SAMPLE_ROWS)

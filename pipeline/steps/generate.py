@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import atomic_file
+from pipeline.atomic import atomic_file, check_replaceable
 from pipeline.schema import INPUT_COLUMNS, POINTS_MAX, POINTS_MIN
 
 __all__ = ["BLOCK_ROWS", "generate_csv", "generate_frame"]
@@ -1783,6 +1783,7 @@ def generate_csv(rows: int, seed: int, out_csv: str | Path, chunk_rows: int = 10
     rows = _check_int("rows", rows, 1)
     seed = _check_int("seed", seed, 0)
     chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
+    check_replaceable(out_csv, directory=False)
     written = 0
     with atomic_file(out_csv) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         for start in range(0, rows, chunk_rows):

@@ -14,12 +14,19 @@ import dask
 import pandas as pd
 from distributed import default_client
 
-from pipeline.atomic import atomic_dir
+from pipeline.atomic import atomic_dir, check_not_input, check_replaceable, scratch_dir
 from pipeline.cleaning import REASON, clean_partition, split_bucket
 from pipeline.cluster import worker_count
-from pipeline.csv_input import DEFAULT_BLOCKSIZE, read_csv_blocks
+from pipeline.csv_input import (
+    DEFAULT_BLOCKSIZE,
+    DEFAULT_ENCODING,
+    UNDECODABLE,
+    check_undecodable,
+    read_csv_blocks,
+)
 from pipeline.features import partition_stats, stats_to_json
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
+from pipeline.textfiles import prepare_input
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,8 @@ def write_partition(
     Returns
     -------
     counts : dict
-        Row counts: ``input``, each split, and ``rejected`` plus one ``reason:...`` per reason.
+        Row counts: ``input``, each split, ``rejected`` plus one ``reason:...`` per
+        reason, and ``undecodable`` (rows that held bytes invalid in the encoding).
     name : str
         File name of the pieces, the same in every split directory.
     train_stats : dict
@@ -84,14 +92,16 @@ def write_partition(
     """
     clean, rejects = clean_partition(raw, require_points=True)
     split = assign_split(clean)
-    counts = {"input": len(raw), "rejected": len(rejects)}
+    counts = {"input": len(raw), "rejected": len(rejects),
+              "undecodable": int(raw[UNDECODABLE].sum()) if UNDECODABLE in raw else 0}
     name = f"part.{number:05d}.parquet"
     pieces = {s: clean[split == s] for s in SPLITS}
     for s, piece in pieces.items():
         piece.to_parquet(Path(out_dir, s, name), index=False)
         counts[s] = len(piece)
     rejects.to_parquet(Path(out_dir, REJECTS, name), index=False)
-    for reason, n in rejects[REASON].value_counts().items():
+    # Counted by kind: a malformed line's reason quotes the line, which the rejects keep.
+    for reason, n in rejects[REASON].str.split(": ", n=1).str[0].value_counts().items():
         counts[f"reason:{reason}"] = int(n)
     return counts, name, stats_to_json(partition_stats(pieces["train"]))
 
@@ -101,20 +111,24 @@ def make_dataset(
     out_dir: str | Path,
     blocksize: str | int = DEFAULT_BLOCKSIZE,
     max_reject_share: float = 0.05,
+    encoding: str = DEFAULT_ENCODING,
 ) -> dict[str, int]:
     """Build the data set directory from a raw CSV.
 
     Parameters
     ----------
     in_csv : str or pathlib.Path
-        Raw reviews.
+        Raw reviews: CSV, possibly compressed (gzip, bzip2, xz, zip).
     out_dir : str or pathlib.Path
         Output directory: ``train/``, ``valid/``, ``test/``, ``rejects/``,
-        ``stats.json``, ``train_stats.json`` and ``_SUCCESS``; replaced atomically.
+        ``stats.json``, ``train_stats.json`` and ``_SUCCESS``; replaced atomically,
+        and only when it holds nothing but an earlier data set.
     blocksize : str or int
         CSV bytes per partition.
     max_reject_share : float, default 0.05
         Fail when a larger share of the rows is unusable.
+    encoding : str, default "utf-8"
+        Text encoding of the CSV.
 
     Returns
     -------
@@ -127,10 +141,24 @@ def make_dataset(
         When the CSV lacks a required column or cannot be read.
     TooManyRejects
         When the rejected share exceeds ``max_reject_share``.
+    pipeline.atomic.NotOurs
+        When ``out_dir`` holds files this program did not write, or the input.
+    pipeline.csv_input.EncodingProblem
+        When too many rows are not valid in ``encoding``.
     """
-    parts = read_csv_blocks(in_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
-                            workers=worker_count(default_client()))
-    log.info("reading %s in %d partitions", in_csv, len(parts))
+    check_not_input(out_dir, in_csv)
+    check_replaceable(out_dir, directory=True)
+    with scratch_dir(out_dir) as scratch:
+        path, encoding = prepare_input(in_csv, encoding, scratch)
+        parts = read_csv_blocks(path, REQUIRED_FOR_TRAINING, blocksize=blocksize,
+                                workers=worker_count(default_client()), encoding=encoding)
+        log.info("reading %s in %d partitions", in_csv, len(parts))
+        return _write_dataset(parts, out_dir, max_reject_share, (path, encoding, in_csv))
+
+
+def _write_dataset(parts: list, out_dir: str | Path, max_reject_share: float,
+                   source: tuple[str, str, str | Path]) -> dict[str, int]:
+    path, encoding, in_csv = source
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):
             (tmp / sub).mkdir()
@@ -143,6 +171,7 @@ def make_dataset(
             for key, n in counts.items():
                 totals[key] = totals.get(key, 0) + n
             train_stats[name] = stats
+        check_undecodable(path, encoding, totals["undecodable"], totals["input"], in_csv)
         kept = sum(totals.get(s, 0) for s in SPLITS)
         if kept + totals["rejected"] != totals["input"]:
             raise AssertionError(f"row accounting broken: {totals}")
@@ -153,7 +182,8 @@ def make_dataset(
                 f"{share:.1%} of {totals['input']} rows were unusable "
                 f"(allowed {max_reject_share:.1%}): {reasons}"
             )
-        (tmp / STATS_FILE).write_text(json.dumps(totals, indent=2, sort_keys=True))
+        (tmp / STATS_FILE).write_text(json.dumps({**totals, "encoding": encoding}, indent=2,
+                                                 sort_keys=True))
         (tmp / TRAIN_STATS_FILE).write_text(json.dumps({"partitions": train_stats}))
     log.info("data set written to %s: %s", out_dir, totals)
     return totals

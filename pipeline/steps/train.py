@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from distributed import default_client
 
-from pipeline.atomic import is_complete_dir
+from pipeline.atomic import check_not_input, check_replaceable, is_complete_dir
 from pipeline.features import stats_from_json
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
@@ -231,6 +231,8 @@ def train(
     if model_kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
     dataset = require_dataset(dataset_dir)
+    check_not_input(out_model, dataset)
+    check_replaceable(out_model, directory=False)
     started = datetime.datetime.now(datetime.UTC)
     step = validation_step(dataset)
     # The linear model is scored on validation as it is fitted (see fit_and_score_sgd).
