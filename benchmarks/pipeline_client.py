@@ -28,6 +28,7 @@ from pipeline.csv_input import DEFAULT_BLOCKSIZE
 from pipeline.model import load_model
 from pipeline.steps.evaluate import evaluate
 from pipeline.steps.make_dataset import make_dataset
+from pipeline.steps.predict import predict
 from pipeline.steps.train import train
 
 log = logging.getLogger("benchmarks.pipeline_client")
@@ -198,6 +199,12 @@ def run(args: argparse.Namespace) -> dict:
             info["metrics"] = {"model": metrics["model"], "baselines": metrics["baselines"],
                                "rows": metrics["rows"]}
         info["scoring_seconds"] = round(info["seconds"] - info["render_seconds"], 3)
+        if not args.no_predict:
+            # The client's recurring job: the whole CSV scored as an inventory.
+            with stages.stage("predict") as info:
+                scored = predict(model_path, args.csv, out / "predictions.csv",
+                                 blocksize=args.blocksize)
+                info["rows"] = scored["rows"]
     return {"pids": pids, "warm_up_seconds": warm, "code": code_fingerprint(),
             "dashboard_link": client.dashboard_link, "stages": stages.results}
 
@@ -209,14 +216,20 @@ def _pid() -> int:
 
 
 def _warm_up() -> None:
-    import dask_ml.wrappers  # noqa: F401
+    import lightgbm.dask  # noqa: F401
     import pyarrow.parquet  # noqa: F401
     import sklearn.linear_model  # noqa: F401
 
     import pipeline.features  # noqa: F401
+    import pipeline.fit  # noqa: F401
     import pipeline.steps.evaluate  # noqa: F401
     import pipeline.steps.make_dataset  # noqa: F401
+    import pipeline.steps.predict  # noqa: F401
     import pipeline.steps.train  # noqa: F401
+    from pipeline.csv_records import scan_block
+
+    # Compiled code is loaded from numba's cache on first call: a long-lived worker has it.
+    scan_block(b"a,b\n1,2\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile-dir", type=Path, default=None)
-    parser.add_argument("--model", default="sgd", help="train's model kind, where it has one")
+    parser.add_argument("--model", default="auto", help="train's model kind, where it has one")
+    parser.add_argument("--no-predict", action="store_true", help="do not time predict")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -55,11 +55,15 @@ BENCH = ROOT / "benchmarks"
 log = logging.getLogger("benchmarks")
 
 STAGES = ("make_dataset", "train", "evaluate")
+#: Timed after the pipeline, apart from its total: scoring an inventory (the CSV itself).
+PREDICT = "predict"
 #: Figures of each paired run listed in a result's ``runs``.
-RUN_FIELDS = ("repeat", "order", "status", "pipeline_seconds", "reference_seconds", "ratio",
+RUN_FIELDS = ("repeat", "order", "status", "model", "pipeline_seconds", "reference_seconds",
+              "ratio",
               "ratio_excluding_report", "pipeline_peak_rss_mb", "pipeline_cpu_seconds",
               "reference_cpu_seconds", "make_dataset_seconds", "train_seconds",
-              "evaluate_seconds", "pipeline_mae", "reference_mae", "finished_at")
+              "evaluate_seconds", "predict_seconds", "predict_rows_per_second",
+              "pipeline_mae", "reference_mae", "finished_at")
 VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow",
              "scipy")
 
@@ -335,7 +339,7 @@ class Cluster:
             _stop(proc)
 
 
-def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Path,
+def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, run_dir: Path,
                  profile_dir: Path | None, timeline: Path | None) -> dict:
     """Start a cluster, run the three steps from a client process, measure everything."""
     if run_dir.exists():
@@ -355,7 +359,9 @@ def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Pat
                    "--csv", str(csv), "--out-dir", str(run_dir / "outputs"),
                    "--result", str(result_file), "--blocksize", str(args.blocksize),
                    "--seed", str(args.seed)]
-            cmd += ["--model", args.model]
+            cmd += ["--model", model]
+            if args.no_predict:
+                cmd += ["--no-predict"]
             if profile_dir:
                 cmd += ["--profile-dir", str(profile_dir)]
             with open(run_dir / "client.log", "w") as fh:
@@ -382,7 +388,7 @@ def run_pipeline(csv: Path, workers: int, args: argparse.Namespace, run_dir: Pat
         out["error"] = (error or "no result") + "\n" + _tail(run_dir / "client.log", 40)
         return out
     client_result = json.loads(result_file.read_text())
-    for stage in client_result["stages"].values():
+    for stage in client_result["stages"].values():  # the predict stage too
         stage["peak_rss_mb"] = mon.window_peaks(stage["start"], stage["stop"], roles)
         stage["cpu_seconds"] = mon.window_cpu(stage["start"], stage["stop"], roles)
     out.update(client_result)
@@ -414,7 +420,7 @@ def _cpu_total(stages: dict) -> float | None:
     return round(sum(sum(stages[s]["cpu_seconds"].values()) for s in STAGES), 2)
 
 
-def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
+def combine(rows: int, workers: int, model: str, gen: dict, ref: dict, pipe: dict,
             args: argparse.Namespace, machine: dict) -> dict:
     """One result object: the headline fields first, then the details."""
     stages = pipe.get("stages", {})
@@ -433,9 +439,12 @@ def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
         return round(num / reference_seconds, 3) if num and reference_seconds else None
 
     no_render = round(pipeline_seconds - render, 3) if pipeline_seconds and render else None
+    predict = stages.get(PREDICT, {})
     out = {
         "rows": rows,
         "workers": workers,
+        "model": model,
+        "model_kept": stages.get("train", {}).get("model"),
         "status": "failed" if "error" in pipe else "ok",
         "pipeline_seconds": pipeline_seconds,
         "reference_seconds": reference_seconds,
@@ -459,6 +468,10 @@ def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
         "make_dataset_rows_per_second": _rate(rows, seconds.get("make_dataset")),
         "train_rows_per_second": _rate(train_rows, seconds.get("train")),
         "evaluate_rows_per_second": _rate(test_rows, seconds.get("evaluate")),
+        "predict_seconds": predict.get("seconds"),
+        "predict_rows": predict.get("rows"),
+        "predict_rows_per_second": _rate(predict.get("rows") or 0, predict.get("seconds")),
+        "predict_peak_rss_mb": max((predict.get("peak_rss_mb") or {}).values(), default=None),
         "peak_rss_mb_by_process": {p["process"]: p["peak_rss_mb"]
                                    for p in pipe.get("processes", [])},
         "worker_restarts": sum(len(p["pids"]) - 1 for p in pipe.get("processes", [])
@@ -479,7 +492,7 @@ def combine(rows: int, workers: int, gen: dict, ref: dict, pipe: dict,
             "rss_poll_seconds": args.interval,
             "profile": bool(args.profile),
             "worker_profiler": WORKER_PROFILER,
-            "model_kind": args.model,
+            "model_kind": model,
         },
         "dashboard": pipe.get("dashboard"),
         "load_average": pipe.get("load_average"),
@@ -533,11 +546,13 @@ def markdown(results: list[dict], name: str) -> str:
         f"Machine: {machine['cpu_model']}, {machine['cores_logical']} cores, "
         f"{machine['ram_gb']} GB RAM ({machine.get('hostname', '')}; {machine['os']}). "
         f"Workers: single-threaded processes, memory limit {s.get('worker_memory_limit')} "
-        f"each; blocksize {s.get('blocksize')}; seed {s.get('seed')}; train's model kind "
-        f"`{s.get('model_kind')}`. Step code: {_code_line(results)}.",
+        f"each; blocksize {s.get('blocksize')}; seed {s.get('seed')}. "
+        f"Step code: {_code_line(results)}.",
         "",
         "Pipeline = make-dataset + train + evaluate (evaluate includes rendering the HTML "
-        "report; *excl. report* leaves the rendering out). Reference = one process, "
+        "report; *excl. report* leaves the rendering out); *model*: train's `--model` "
+        "(`auto`, the default, fits the linear model and LightGBM stacked on it and keeps "
+        "the better on validation; *kept* says which). Reference = one process, "
         "pandas + the same cleaning, split, hashed features and SGD (see "
         "`benchmarks/README.md`). Ratio = pipeline seconds / reference seconds. Peak RSS: "
         "the largest single process. CPU s: user+system seconds of all the processes "
@@ -546,31 +561,36 @@ def markdown(results: list[dict], name: str) -> str:
         "With several runs per size (`--repeats`), each row is the run with the median "
         "ratio; *ratio of each run* lists them all, in the order they ran.",
         "",
-        "| rows | workers | pipeline s | reference s | ratio | ratio excl. report | "
-        "pipeline peak RSS MB | reference peak RSS MB | pipeline MAE | reference MAE | "
-        "ratio of each run |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| rows | workers | model (kept) | pipeline s | reference s | ratio | "
+        "ratio excl. report | pipeline peak RSS MB | reference peak RSS MB | pipeline MAE | "
+        "reference MAE | ratio of each run |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         peak = _fmt(r["pipeline_peak_rss_mb"], 0)
         if r.get("pipeline_peak_process"):
             peak += f" ({r['pipeline_peak_process']})"
         lines.append(
-            f"| {_fmt(r['rows'])} | {r['workers']} | {_fmt(r['pipeline_seconds'])} | "
+            f"| {_fmt(r['rows'])} | {r['workers']} | {r.get('model', '–')} "
+            f"({r.get('model_kept') or '–'}) | {_fmt(r['pipeline_seconds'])} | "
             f"{_fmt(r['reference_seconds'])} | {_fmt(r['ratio'], 2)} | "
             f"{_fmt(r['ratio_excluding_report'], 2)} | {peak} | "
             f"{_fmt(r['reference_peak_rss_mb'], 0)} | {_fmt(r['pipeline_mae'], 3)} | "
             f"{_fmt(r['reference_mae'], 3)} | "
             f"{', '.join(_fmt(run['ratio'], 2) for run in r.get('runs', [r]))} |")
+    lines += _model_ratios(results)
     lines += [
         "",
         "## Stages (wall seconds; rows/s of the step's input rows)",
         "",
-        "| rows | workers | make-dataset s | train s | "
-        "evaluate s (scoring / report) | pipeline rows/s | reference rows/s | "
-        "pipeline CPU s | reference CPU s | reference stages s | load avg before/after | "
-        "busy-core slowdown before/after: pipeline; reference |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "*predict*: `wine-pipeline predict` of the whole synthetic CSV as an inventory, "
+        "timed after evaluate, apart from the pipeline's total.",
+        "",
+        "| rows | workers | model | make-dataset s | train s | "
+        "evaluate s (scoring / report) | predict s (rows/s, peak MB) | pipeline rows/s | "
+        "reference rows/s | pipeline CPU s | reference CPU s | reference stages s | "
+        "load avg before/after | busy-core slowdown before/after: pipeline; reference |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in results:
         ref = r["reference"]
@@ -580,22 +600,26 @@ def markdown(results: list[dict], name: str) -> str:
         ref_stages = (", ".join(f"{k} {v:.1f}" for k, v in ref.get("stages", {}).items())
                       if ref.get("status") == "ok" else
                       f"{ref.get('status')}: {ref.get('reason', '')}".replace("\n", " ")[:200])
+        predict = (f"{_fmt(r.get('predict_seconds'))} ({_fmt(r.get('predict_rows_per_second'), 0)}"
+                   f", {_fmt(r.get('predict_peak_rss_mb'), 0)})")
         lines.append(
-            f"| {_fmt(r['rows'])} | {r['workers']} | {_fmt(r['make_dataset_seconds'])} | "
+            f"| {_fmt(r['rows'])} | {r['workers']} | {r.get('model', '–')} | "
+            f"{_fmt(r['make_dataset_seconds'])} | "
             f"{_fmt(r['train_seconds'])} | {_fmt(r['evaluate_seconds'])} "
             f"({_fmt(r['evaluate_scoring_seconds'])} / {_fmt(r['evaluate_report_seconds'])}) | "
-            f"{_fmt(r['pipeline_rows_per_second'], 0)} | "
+            f"{predict} | {_fmt(r['pipeline_rows_per_second'], 0)} | "
             f"{_fmt(r['reference_rows_per_second'], 0)} | {_fmt(r.get('pipeline_cpu_seconds'))} | "
             f"{_fmt(r.get('reference_cpu_seconds'))} | {ref_stages} | {load} | "
             f"{_slowdowns(r.get('core_speed'))}; {_slowdowns(ref.get('core_speed'))} |")
     lines += ["", "## Peak RSS per process and stage (MB, sampled)", ""]
     for r in results:
-        lines.append(f"**{_fmt(r['rows'])} rows, {r['workers']} worker(s)** "
+        lines.append(f"**{_fmt(r['rows'])} rows, {r['workers']} worker(s), "
+                     f"{r.get('model', '–')}** "
                      f"(overall peaks: " + ", ".join(
                          f"{k} {v:,.0f}" for k, v in r["peak_rss_mb_by_process"].items())
                      + f"; worker restarts: {r['worker_restarts']})")
         lines.append("")
-        for stage in STAGES:
+        for stage in (*STAGES, PREDICT):
             peaks = r["stages"].get(stage, {}).get("peak_rss_mb", {})
             if peaks:
                 lines.append(f"- {stage}: " + ", ".join(f"{k} {v:,.0f}"
@@ -604,6 +628,26 @@ def markdown(results: list[dict], name: str) -> str:
             lines.append(f"- pipeline error: `{r['pipeline_error'].splitlines()[0]}`")
         lines.append("")
     return "\n".join(lines)
+
+
+def _model_ratios(results: list[dict]) -> list[str]:
+    """Lines comparing each model kind's time with the linear model's of the same run."""
+    by = {(r["rows"], r["workers"], r.get("model")): r for r in results}
+    lines = []
+    for (rows, workers, model), r in sorted(by.items(), key=lambda kv: kv[0][:2]):
+        sgd = by.get((rows, workers, "sgd"))
+        if model == "sgd" or sgd is None or not (sgd["pipeline_seconds"] and
+                                                 r["pipeline_seconds"]):
+            continue
+        lines.append(f"- {_fmt(rows)} rows, {workers} worker(s): `{model}` took "
+                     f"{r['pipeline_seconds'] / sgd['pipeline_seconds']:.2f}x the time of "
+                     f"`sgd` ({_fmt(r['pipeline_seconds'])} s against "
+                     f"{_fmt(sgd['pipeline_seconds'])} s; validation MAE "
+                     f"{_fmt((r['stages']['train'].get('valid_metrics') or {}).get('mae'), 3)}"
+                     f" against "
+                     f"{_fmt((sgd['stages']['train'].get('valid_metrics') or {}).get('mae'), 3)}"
+                     ")")
+    return ["", *lines] if lines else []
 
 
 def write_results(results: list[dict], results_dir: Path, name: str) -> None:
@@ -647,13 +691,14 @@ def _reference_run(csv: Path, rows: int, args: argparse.Namespace, size_dir: Pat
     return ref
 
 
-def _pipeline_run(csv: Path, rows: int, workers: int, rep: int, args: argparse.Namespace,
-                  size_dir: Path, extras: Path) -> dict:
-    tag = f"{rows}-w{workers}" + (f"-r{rep}" if args.repeats > 1 else "")
-    run_dir = size_dir / f"workers-{workers}"
+def _pipeline_run(csv: Path, rows: int, workers: int, model: str, rep: int,
+                  args: argparse.Namespace, size_dir: Path, extras: Path) -> dict:
+    tag = f"{rows}-w{workers}-{model}" + (f"-r{rep}" if args.repeats > 1 else "")
+    run_dir = size_dir / f"workers-{workers}-{model}"
     profile_dir = extras / f"profile-{tag}" if args.profile else None
-    log.info("pipeline: %d rows, %d worker(s)", rows, workers)
-    pipe = run_pipeline(csv, workers, args, run_dir, profile_dir, extras / f"memory-{tag}.csv")
+    log.info("pipeline: %d rows, %d worker(s), model %s", rows, workers, model)
+    pipe = run_pipeline(csv, workers, model, args, run_dir, profile_dir,
+                        extras / f"memory-{tag}.csv")
     if not args.keep_outputs:
         shutil.rmtree(run_dir / "outputs", ignore_errors=True)
         shutil.rmtree(run_dir / "worker-space", ignore_errors=True)
@@ -681,9 +726,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--worker-memory", default="4GB", help="memory limit of each worker")
     p.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE, help="CSV bytes per partition")
     p.add_argument("--seed", type=int, default=0, help="data and model seed")
-    p.add_argument("--model", default="sgd",
-                   help="train's model kind (sgd, lightgbm, auto); the reference fits the "
-                        "linear model, so sgd is the comparable one")
+    p.add_argument("--model", nargs="+", default=["auto"],
+                   choices=["auto", "sgd", "lightgbm"],
+                   help="train's model kinds, each run in turn (auto: the default of "
+                        "`wine-pipeline train`; the reference fits the linear model, so sgd "
+                        "is the like-for-like one)")
+    p.add_argument("--no-predict", action="store_true",
+                   help="skip timing predict on the CSV after each pipeline run")
     p.add_argument("--code-commit", default=None, metavar="REF",
                    help="run the step code of this commit (extracted under the work dir) "
                         "instead of the working tree, e.g. HEAD")
@@ -734,7 +783,8 @@ def main(argv: list[str] | None = None) -> int:
              machine["ram_gb"])
     for rows in args.rows:
         csv, gen = ensure_csv(rows, args.seed, args.work_dir)
-        runs: dict[int, list[dict]] = {w: [] for w in args.workers}
+        kinds = [(w, m) for w in args.workers for m in args.model]
+        runs: dict[tuple[int, str], list[dict]] = {k: [] for k in kinds}
         for rep in range(args.repeats):
             # Odd repeats run the pipelines before the reference, so that a drift of the
             # machine's speed over a run does not always favour the same side.
@@ -742,13 +792,13 @@ def main(argv: list[str] | None = None) -> int:
             size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
             if args.repeats > 1:
                 size_dir = size_dir / f"repeat-{rep}"
-            pipes = ({w: _pipeline_run(csv, rows, w, rep, args, size_dir, extras)
-                      for w in args.workers} if pipelines_first else {})
+            pipes = ({k: _pipeline_run(csv, rows, *k, rep, args, size_dir, extras)
+                      for k in kinds} if pipelines_first else {})
             ref = _reference_run(csv, rows, args, size_dir, bound)
-            for workers in args.workers:
-                pipe = (pipes[workers] if pipelines_first else
-                        _pipeline_run(csv, rows, workers, rep, args, size_dir, extras))
-                result = combine(rows, workers, gen, ref, pipe, args, machine)
+            for workers, model in kinds:
+                pipe = (pipes[workers, model] if pipelines_first else
+                        _pipeline_run(csv, rows, workers, model, rep, args, size_dir, extras))
+                result = combine(rows, workers, model, gen, ref, pipe, args, machine)
                 result["code"] = {**code, "client": pipe.get("code"),
                                   "reference": ref.get("code")}
                 if result["reference_mae"] is not None and result["counts"]:
@@ -756,9 +806,10 @@ def main(argv: list[str] | None = None) -> int:
                     result["same_test_rows"] = same
                 result["repeat"] = rep
                 result["order"] = "pipeline first" if pipelines_first else "reference first"
-                runs[workers].append(result)
-                log.info("%s-w%s (run %d): pipeline %s s, reference %s s, ratio %s, peak %s MB "
-                         "(%s), MAE %s / %s", rows, workers, rep + 1, result["pipeline_seconds"],
+                runs[workers, model].append(result)
+                log.info("%s-w%s-%s (run %d): pipeline %s s, reference %s s, ratio %s, peak %s "
+                         "MB (%s), MAE %s / %s", rows, workers, model, rep + 1,
+                         result["pipeline_seconds"],
                          result["reference_seconds"], result["ratio"],
                          result["pipeline_peak_rss_mb"], result["pipeline_peak_process"],
                          result["pipeline_mae"], result["reference_mae"])
@@ -766,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
                     log.error("pipeline failed: %s", result["pipeline_error"])
                 write_results(results + [summarise(r) for r in runs.values() if r],
                               args.results_dir, args.name)
-        results += [summarise(runs[w]) for w in args.workers]
+        results += [summarise(runs[k]) for k in kinds]
         write_results(results, args.results_dir, args.name)
     log.info("results: %s", args.results_dir / f"{args.name}.json")
     # Every run counts, not only the median ones shown first.

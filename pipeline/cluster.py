@@ -8,7 +8,9 @@ import os
 from collections.abc import Iterator, Mapping
 
 import dask
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, as_completed
+
+from pipeline.progress import StepProgress
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +116,29 @@ def worker_count(client: Client) -> int:
     int
     """
     return max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+
+
+def compute_tracked(client: Client, tasks: list, progress: StepProgress | None, phase: str,
+                    detail: str = "") -> list:
+    """Compute delayed tasks on the cluster, telling ``progress`` as each one finishes.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    tasks : list of dask.delayed.Delayed
+    progress : StepProgress or None
+    phase : str
+        The phase of ``progress`` the tasks make up.
+    detail : str, optional
+        Said after the counts (e.g. ``"blocks"``).
+
+    Returns
+    -------
+    list
+        The tasks' results, in order.
+    """
+    futures = client.compute(tasks)
+    finished = as_completed(futures)
+    for _ in (progress.track(phase, finished, len(futures), detail) if progress else finished):
+        pass
+    return client.gather(futures)

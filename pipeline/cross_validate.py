@@ -102,8 +102,9 @@ def cross_validate(
     dict
         ``folds`` (per-fold metrics) and ``summary`` (see :func:`summarise`).
     """
-    from pipeline.gbm import fit_stacked_gbm
-    from pipeline.sgd import fit_sgd
+    from distributed import default_client
+
+    from pipeline.fit import fit_candidates
 
     dataset = require_dataset(dataset_dir)
     check_not_input(out_json, dataset)
@@ -128,12 +129,11 @@ def cross_validate(
                 for i, index in enumerate(np.array_split(np.arange(len(part)), 4)):
                     part.iloc[index].to_parquet(Path(tmp, name, f"part.{i}.parquet"),
                                                 index=False)
-            sgd, info = fit_sgd(Path(tmp) / "train", seed=seed)
-            result["sgd"] = regression_metrics(test[TARGET], sgd.predict_frame(test))
-            if "lightgbm" in models:
-                gbm, _ = fit_stacked_gbm(Path(tmp) / "train", Path(tmp) / "valid", sgd,
-                                         epochs=info["epochs"], seed=seed)
-                result["lightgbm"] = regression_metrics(test[TARGET], gbm.predict_frame(test))
+            found = fit_candidates(default_client(), Path(tmp) / "train", Path(tmp) / "valid",
+                                   kinds=models, seed=seed)
+            for name, candidate in found.items():
+                result[name] = regression_metrics(test[TARGET],
+                                                  candidate.model.predict_frame(test))
         log.info("fold %d: %s", k, json.dumps({m: round(result[m]["mae"], 4)
                                                for m in MODELS if m in result}))
         per_fold.append(result)

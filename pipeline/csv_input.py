@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import uuid
 import warnings
 from pathlib import Path
 
@@ -31,8 +32,11 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
+from distributed import default_client
 
+from pipeline.cluster import compute_tracked
 from pipeline.csv_records import chain_blocks, scan_block
+from pipeline.progress import StepProgress
 from pipeline.schema import SchemaError, check_columns
 from pipeline.textfiles import undecodable_hint
 
@@ -277,6 +281,7 @@ def read_csv_blocks(
     blocksize: str | int = DEFAULT_BLOCKSIZE,
     workers: int = 1,
     encoding: str = DEFAULT_ENCODING,
+    progress: StepProgress | None = None,
 ) -> list[Delayed]:
     """Lazy partitions of whole records of a CSV, every column as a string.
 
@@ -296,6 +301,8 @@ def read_csv_blocks(
         (see :func:`effective_blocksize`).
     encoding : str, default "utf-8"
         The file's text encoding (ASCII-compatible).
+    progress : StepProgress, optional
+        Told of each block scanned (phase ``"scanning"``).
 
     Returns
     -------
@@ -316,8 +323,10 @@ def read_csv_blocks(
     step = effective_blocksize(size, blocksize, workers)
     offsets = list(range(0, size, step))[: max(1, size // step)]
     stops = [*offsets[1:], size]
-    summaries = dask.compute(*[dask.delayed(_scan_range, pure=True)(path, a, b)
-                               for a, b in zip(offsets, stops, strict=True)])
+    token = uuid.uuid4().hex[:8]
+    scans = [dask.delayed(_scan_range)(path, a, b, dask_key_name=f"scan-csv-block-{token}-{i}")
+             for i, (a, b) in enumerate(zip(offsets, stops, strict=True))]
+    summaries = compute_tracked(default_client(), scans, progress, "scanning", "CSV blocks")
     try:
         cuts = chain_blocks(list(summaries), offsets, size)
     except ValueError as err:
@@ -327,9 +336,10 @@ def read_csv_blocks(
         # Record 0 of the file is the header: data rows are numbered from the next.
         first_row, rows = (0, cut.records - 1) if i == 0 else (cut.first_record - 1,
                                                                  cut.records)
-        data = dask.delayed(_read_range, pure=True)(path, cut.start, cut.stop)
-        parts.append(dask.delayed(parse_block, pure=True)(data, columns, i == 0, first_row,
-                                                           rows, encoding))
+        data = dask.delayed(_read_range)(path, cut.start, cut.stop,
+                                         dask_key_name=f"read-csv-range-{token}-{i}")
+        parts.append(dask.delayed(parse_block)(data, columns, i == 0, first_row, rows, encoding,
+                                               dask_key_name=f"parse-csv-block-{token}-{i}"))
     return parts
 
 

@@ -1,30 +1,37 @@
 """The stacked model: LightGBM on the Dask cluster over dense features and a text score.
 
 The text score of a training row comes from a linear model fitted without
-that row's fold (cross-fitting), so the GBM learns how far to trust the text
-from honest, out-of-fold scores.  Validation and later data get the score of
-the linear model fitted on the whole training split.  The number of trees is
-chosen on the validation split (LightGBM's Dask interface has no early
-stopping, so the whole validation curve is recorded and its minimum kept).
-The final prediction blends the GBM's with the linear model's, in the
-proportion that scores best on the validation split.
+that row's fold (cross-fitting, :mod:`pipeline.sgd`), so the GBM learns how
+far to trust the text from honest, out-of-fold scores.  Validation and later
+data get the score of the linear model fitted on the whole training split.
+Both come from blocks hashed once: this module only sees their dense frames.
+
+Its cost is bounded as the rows grow (see :func:`boosting_plan`): fewer trees
+with a larger learning rate on more rows (as accurate, at a third of the
+cost), the rows above :data:`MAX_ROWS` left out (evenly spread rows are
+kept), and each worker's LightGBM machine on that worker's threads.  The
+number of trees kept is the minimum of the validation curve (LightGBM's Dask
+interface has no early stopping, so the whole curve is recorded).  The final
+prediction blends the GBM's with the linear model's, in the proportion that
+scores best on the validation split.
 """
 
 from __future__ import annotations
 
-import dask
+import math
+import warnings
+
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import default_client
+from distributed import Client, Future
 from lightgbm.dask import DaskLGBMRegressor
 
-from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES, gbm_frame
+from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
 from pipeline.model import SgdModel, StackedGbmModel, blend
-from pipeline.schema import TARGET
-from pipeline.sgd import N_FOLDS, fit_sgd, fold_of
 
-#: Hyperparameters hand-tuned on the validation split of the challenge sample.
+#: Hyperparameters hand-tuned on the validation split of the challenge sample (trees and
+#: learning rate for up to :data:`SMALL_ROWS` rows; see :func:`boosting_plan`).
 GBM_PARAMS = {
     "objective": "regression_l1",
     "n_estimators": 1000,
@@ -41,11 +48,20 @@ GBM_PARAMS = {
     "verbose": -1,
 }
 
-_LABEL = "_label"
+LABEL = "_label"
 
 #: Rows per LightGBM machine at least: below this, the per-tree network exchange
 #: between workers costs more than it saves, so fewer workers take part.
 ROWS_PER_MACHINE = 100_000
+
+#: Most training rows the GBM learns from; above it, evenly spread rows of each block.
+MAX_ROWS = 2_000_000
+
+#: Up to this many rows, the trees and learning rate of :data:`GBM_PARAMS`.
+SMALL_ROWS = 100_000
+
+#: Fewest trees on big data.
+MIN_TREES = 300
 
 #: Shares of the linear model tried in the blend (see :func:`choose_text_weight`).
 TEXT_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
@@ -53,22 +69,36 @@ TEXT_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
 
 def _meta() -> pd.DataFrame:
     columns = {name: pd.Series(dtype="float32") for name in GBM_FEATURES}
-    return pd.DataFrame({**columns, _LABEL: pd.Series(dtype="float64")})
+    return pd.DataFrame({**columns, LABEL: pd.Series(dtype="float64")})
 
 
-def _oof_frame(df: pd.DataFrame, fold_models: list[SgdModel], mean: float) -> pd.DataFrame:
-    folds = fold_of(df)
-    score = np.zeros(len(df))
-    for k, model in enumerate(fold_models):
-        rows = folds == k
-        if rows.any():
-            score[rows] = model.predict_raw(df[rows])
-    return gbm_frame(df, score).assign(**{_LABEL: df[TARGET].to_numpy("float64") - mean})
+def thin(frame: pd.DataFrame, step: int) -> pd.DataFrame:
+    """Every ``step``-th row of a frame, with just the GBM's columns."""
+    return frame.iloc[::step][[*GBM_FEATURES, LABEL]]
 
 
-def _scored_frame(df: pd.DataFrame, text_model: SgdModel, mean: float) -> pd.DataFrame:
-    score = text_model.predict_raw(df) if len(df) else np.empty(0)
-    return gbm_frame(df, score).assign(**{_LABEL: df[TARGET].to_numpy("float64") - mean})
+def boosting_plan(rows: int) -> dict[str, float]:
+    """Trees and learning rate for ``rows`` training rows.
+
+    The cost of boosting is rows times trees.  Up to :data:`SMALL_ROWS` rows the
+    tuned 1,000 trees at 0.03; above, the trees fall with the square root of the
+    rows (not below :data:`MIN_TREES`) and the learning rate rises so that their
+    product stays the same.
+
+    Parameters
+    ----------
+    rows : int
+
+    Returns
+    -------
+    dict
+        ``n_estimators`` and ``learning_rate``.
+    """
+    trees = GBM_PARAMS["n_estimators"]
+    if rows > SMALL_ROWS:
+        trees = max(MIN_TREES, round(trees * math.sqrt(SMALL_ROWS / rows)))
+    rate = GBM_PARAMS["learning_rate"] * GBM_PARAMS["n_estimators"] / trees
+    return {"n_estimators": int(trees), "learning_rate": round(rate, 4)}
 
 
 def choose_text_weight(gbm: np.ndarray, text: np.ndarray, actual: np.ndarray) -> float:
@@ -90,71 +120,79 @@ def choose_text_weight(gbm: np.ndarray, text: np.ndarray, actual: np.ndarray) ->
     return float(TEXT_WEIGHTS[int(np.argmin(errors))])
 
 
+def _threads(client: Client) -> int:
+    """Threads of the workers' LightGBM machines (the fewest a worker has)."""
+    info = client.scheduler_info(n_workers=-1)["workers"].values()
+    return max(1, min((w.get("nthreads", 1) for w in info), default=1))
+
+
 def fit_stacked_gbm(
-    train_dir, valid_dir, text_model: SgdModel, epochs: int, seed: int = 0
-) -> tuple[StackedGbmModel, dict]:
-    """Fit LightGBM with out-of-fold text scores, choosing the trees on validation.
+    client: Client,
+    train_frames: list[Future],
+    train_rows: int,
+    valid: pd.DataFrame,
+    text_model: SgdModel,
+    seed: int = 0,
+) -> tuple[StackedGbmModel, dict, np.ndarray]:
+    """Fit LightGBM on out-of-fold frames, choose the trees and the blend on validation.
 
     Parameters
     ----------
-    train_dir, valid_dir : pathlib.Path
-        Split directories of a data set.
+    client : distributed.Client
+    train_frames : list of distributed.Future
+        :func:`pipeline.sgd.oof_frame` of every training block.
+    train_rows : int
+        Rows in them.
+    valid : pandas.DataFrame
+        :func:`pipeline.sgd.score_valid` of the validation rows, with dense features.
     text_model : SgdModel
         The linear model fitted on the whole training split.
-    epochs : int
-        Passes of each fold's linear model (as for ``text_model``).
     seed : int, default 0
 
     Returns
     -------
     model : StackedGbmModel
     info : dict
-        Folds, best iteration and the validation curve's best MAE.
+        Rows used, best iteration, machines, threads, the blend.
+    predicted : numpy.ndarray
+        The stacked model's validation predictions (unclipped points), row for row.
     """
-    client = default_client()
-    mean = text_model.target_mean
-    fold_models = [fit_sgd(train_dir, seed=seed, epochs=epochs, exclude_fold=k)[0]
-                   for k in range(N_FOLDS)]
-    [folds_future, text_future] = client.scatter([fold_models, text_model], broadcast=True)
-    train = dd.from_delayed(
-        [dask.delayed(_oof_frame)(p, folds_future, mean)
-         for p in dd.read_parquet(str(train_dir)).to_delayed()],
-        meta=_meta(), verify_meta=False,
-    )
-    valid = dd.from_delayed(
-        [dask.delayed(_scored_frame)(p, text_future, mean)
-         for p in dd.read_parquet(str(valid_dir)).to_delayed()],
-        meta=_meta(), verify_meta=False,
-    )
-    train, valid = client.persist([train, valid])
-    rows = int(train.map_partitions(len).sum().compute())
-    machines = max(1, min(len(client.scheduler_info(n_workers=-1)["workers"]),
-                          rows // ROWS_PER_MACHINE))
-    if train.npartitions > machines:
-        # LightGBM trains one machine per worker holding data; on small data one
-        # machine is faster than several exchanging histograms every tree.
-        train, valid = client.persist([train.repartition(npartitions=machines),
-                                       valid.repartition(npartitions=machines)])
+    step = max(1, math.ceil(train_rows / MAX_ROWS))
+    parts = [client.submit(thin, f, step, key=f"gbm-rows-{f.key}") for f in train_frames]
+    train = dd.from_delayed(parts, meta=_meta(), verify_meta=False)
+    rows = int(math.ceil(train_rows / step))
+    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    machines = max(1, min(workers, rows // ROWS_PER_MACHINE))
     features = list(GBM_FEATURES)
-    gbm = DaskLGBMRegressor(client=client, random_state=seed, **GBM_PARAMS)
-    gbm.fit(
-        train[features], train[_LABEL],
-        eval_X=(valid[features],), eval_y=(valid[_LABEL],), eval_metric="l1",
-        categorical_feature=list(GBM_CATEGORIES),
-    )
+    eval_frame = dd.from_pandas(valid[[*features, LABEL]], npartitions=machines)
+    train = train.repartition(npartitions=machines) if train.npartitions > machines else train
+    train, eval_frame = client.persist([train, eval_frame])
+    # lightgbm.dask gives each machine its worker's threads.
+    threads = _threads(client)
+    plan = boosting_plan(rows)
+    params = {**GBM_PARAMS, **plan}
+    gbm = DaskLGBMRegressor(client=client, random_state=seed, **params)
+    with warnings.catch_warnings():
+        # The estimator always carries n_jobs, which the Dask interface sets per worker.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        gbm.fit(
+            train[features], train[LABEL],
+            eval_X=(eval_frame[features],), eval_y=(eval_frame[LABEL],), eval_metric="l1",
+            categorical_feature=list(GBM_CATEGORIES),
+        )
     curve = np.asarray(gbm.evals_result_["valid_0"]["l1"])
     best = int(np.argmin(curve)) + 1
-    # The validation split is a tenth of the rows and a dozen columns: small enough
-    # to bring here and score with the booster for the blend.
-    held_out = valid.compute()
-    trees = gbm.booster_.predict(held_out[features], num_iteration=best) + mean
-    label = held_out[_LABEL].to_numpy() + mean
-    text_weight = choose_text_weight(trees, held_out["text_score"].to_numpy(), label)
+    mean = text_model.target_mean
+    trees = gbm.booster_.predict(valid[features], num_iteration=best) + mean
+    actual = valid[LABEL].to_numpy() + mean
+    text = valid["text_score"].to_numpy(dtype="float64")
+    text_weight = choose_text_weight(trees, text, actual)
     model = StackedGbmModel(
         text_model=text_model, booster=gbm.booster_, best_iteration=best, target_mean=mean,
         text_weight=text_weight,
-        metadata={"model": "lightgbm", "params": {**GBM_PARAMS, "seed": seed}},
+        metadata={"model": "lightgbm", "params": {**params, "seed": seed}},
     )
-    info = {"folds": N_FOLDS, "best_iteration": best, "machines": machines,
+    info = {"gbm_rows": rows, "gbm_every_nth_row": step, **plan, "best_iteration": best,
+            "machines": machines, "threads_per_machine": threads,
             "valid_l1_at_best": float(curve[best - 1]), "text_weight": text_weight}
-    return model, info
+    return model, info, blend(trees, text, text_weight)

@@ -1,31 +1,35 @@
-"""The linear model: hashed features on the workers, SGD fitted incrementally with dask-ml.
+"""The linear models: every training block hashed once, every model fitted from it.
 
-The features of every training partition are computed in parallel and kept
-in the cluster's memory; dask-ml's ``Incremental`` then passes the model from
-block to block, in a new shuffled block order each pass, for several passes.
+Each training partition is hashed once on a worker and kept in the cluster's
+memory (:class:`TrainBlock`).  Several SGD models then learn in the same
+passes over those blocks: the model of the whole split and, for the stacked
+model, one per cross-fitting fold, each updated only with the rows outside
+its fold (a row mask, not a second hashing).  The models travel from block
+to block in chains, one chain per worker, each visiting the blocks of one
+worker before the next (so a chain moves once or twice a pass, not at every
+block), in a new shuffled order each pass.  This is what dask-ml's
+``Incremental`` does for one estimator, for several at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
-import time
-import warnings
-from pathlib import Path
+import uuid
 
-import dask
-import dask.array as da
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from dask_ml.wrappers import Incremental
-from distributed import default_client
+from distributed import Client, Future, as_completed
 from sklearn.linear_model import SGDRegressor
 
 from pipeline.cleaning import split_bucket
-from pipeline.features import FeatureSpec, combine_stats, partition_stats
+from pipeline.features import FeatureSpec
+from pipeline.gbm_features import gbm_frame
 from pipeline.model import SgdModel, clip_points
+from pipeline.progress import StepProgress
 from pipeline.schema import TARGET
-from pipeline.splits import split_parts
 
 #: Hyperparameters hand-tuned on the validation split of the challenge sample.
 SGD_PARAMS = {
@@ -42,8 +46,15 @@ SGD_PARAMS = {
 TARGET_ROW_UPDATES = 200_000
 MIN_EPOCHS, MAX_EPOCHS = 3, 40
 
-#: Folds of the cross-fitting that gives the GBM out-of-fold text scores.
+#: Folds of the cross-fitting that gives the GBM out-of-fold text scores (see
+#: :func:`n_folds`): each fold model learns from all but one fold, so K folds cost
+#: K - 1 extra passes' worth of updates; on big data fewer do as well.
 N_FOLDS = 5
+N_FOLDS_LARGE = 3
+LARGE_ROWS = 100_000
+
+#: The model fitted on every training row (the others leave one fold out).
+FULL = -1
 
 
 def n_epochs(rows: int) -> int:
@@ -60,187 +71,340 @@ def n_epochs(rows: int) -> int:
     return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_ROW_UPDATES / max(rows, 1)))))
 
 
-def fold_of(df: pd.DataFrame) -> np.ndarray:
-    """Cross-fitting fold (0 to ``N_FOLDS - 1``) of each row, from its review hash.
+def n_folds(rows: int) -> int:
+    """Cross-fitting folds for ``rows`` training rows.
+
+    Parameters
+    ----------
+    rows : int
+
+    Returns
+    -------
+    int
+        :data:`N_FOLDS`, or :data:`N_FOLDS_LARGE` from :data:`LARGE_ROWS` rows on.
+    """
+    return N_FOLDS_LARGE if rows >= LARGE_ROWS else N_FOLDS
+
+
+def fold_of(df: pd.DataFrame, folds: int = N_FOLDS) -> np.ndarray:
+    """Cross-fitting fold (0 to ``folds - 1``) of each row, from its review hash.
 
     Duplicate reviews share a fold, as they share a split.
 
     Parameters
     ----------
     df : pandas.DataFrame
+    folds : int, default :data:`N_FOLDS`
 
     Returns
     -------
-    numpy.ndarray of int
+    numpy.ndarray of int8
     """
-    return split_bucket(df["description"]) % N_FOLDS
+    return (split_bucket(df["description"]) % folds).astype(np.int8)
 
 
-def without_fold(df: pd.DataFrame, fold: int | None) -> pd.DataFrame:
-    """The rows of ``df`` outside ``fold`` (all rows when ``fold`` is None)."""
-    return df if fold is None else df[fold_of(df) != fold]
+@dataclasses.dataclass
+class TrainBlock:
+    """One training partition, hashed once, as the models and the GBM need it.
+
+    Attributes
+    ----------
+    x : scipy.sparse.csr_matrix
+        Hashed features.
+    y : numpy.ndarray
+        Points minus the training mean.
+    fold : numpy.ndarray of int8
+        Cross-fitting fold of each row.
+    dense : pandas.DataFrame or None
+        The GBM's dense features (its ``text_score`` still to be filled in), when a
+        GBM is to be fitted.
+    """
+
+    x: sp.csr_matrix
+    y: np.ndarray
+    fold: np.ndarray
+    dense: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
-def _partition_stats(df: pd.DataFrame, fold: int | None) -> dict:
-    return partition_stats(without_fold(df, fold))
-
-
-def _features(df: pd.DataFrame, spec: FeatureSpec, fold: int | None) -> sp.csr_matrix:
-    return spec.transform(without_fold(df, fold))
-
-
-def _centred_target(df: pd.DataFrame, mean: float, fold: int | None) -> np.ndarray:
-    return without_fold(df, fold)[TARGET].to_numpy(dtype="float64") - mean
-
-
-def _features_and_actual(
-    df: pd.DataFrame, spec: FeatureSpec, step: int
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    df = df.iloc[::step]
-    return spec.transform(df), df[TARGET].to_numpy(dtype="float64")
-
-
-def _actual_and_predicted(block: tuple[sp.csr_matrix, np.ndarray], model: SgdModel) -> np.ndarray:
-    x, actual = block
-    predicted = clip_points(model.predict_features(x)) if len(actual) else np.empty(0)
-    return np.column_stack([actual, predicted])
-
-
-def fit_sgd(
-    train_dir: Path, seed: int = 0, epochs: int | None = None, exclude_fold: int | None = None
-) -> tuple[SgdModel, dict]:
-    """Fit the SGD model on the training split, on the cluster of the current client.
+def hash_block(df: pd.DataFrame, spec: FeatureSpec, y_mean: float, dense: bool,
+               folds: int = N_FOLDS) -> TrainBlock:
+    """Hash a cleaned partition with its targets and folds (see :class:`TrainBlock`).
 
     Parameters
     ----------
-    train_dir : pathlib.Path
-        The ``train/`` directory of a data set.
-    seed : int, default 0
-        Seeds the block order of every pass and SGD's own shuffling.
-    epochs : int, optional
-        Passes over the data; default from :func:`n_epochs`.
-    exclude_fold : int, optional
-        Leave this cross-fitting fold out (see :func:`fold_of`).
+    df : pandas.DataFrame
+        Cleaned rows with ``points``.
+    spec : FeatureSpec
+    y_mean : float
+        Training mean of the points, subtracted from the targets.
+    dense : bool
+        Whether to build the GBM's dense features too.
+    folds : int, default :data:`N_FOLDS`
+        Cross-fitting folds.
 
     Returns
     -------
-    model : SgdModel
-    info : dict
-        Rows, epochs and timings.
+    TrainBlock
     """
-    model, info, _ = fit_and_score_sgd(train_dir, None, seed=seed, epochs=epochs,
-                                       exclude_fold=exclude_fold)
-    return model, info
+    y = df[TARGET].to_numpy(dtype="float64") - y_mean
+    frame = gbm_frame(df, np.zeros(len(df))) if dense else None
+    return TrainBlock(x=spec.transform(df), y=y, fold=fold_of(df, folds), dense=frame)
 
 
-def fit_and_score_sgd(
-    train_dir: Path,
-    valid_dir: Path | None,
+def new_models(folds: list[int], seed: int) -> dict[int, SGDRegressor]:
+    """Unfitted SGD models, one per fold left out (:data:`FULL`: none left out).
+
+    Parameters
+    ----------
+    folds : list of int
+    seed : int
+        Seeds SGD's shuffling within blocks; each model gets its own.
+
+    Returns
+    -------
+    dict of int to sklearn.linear_model.SGDRegressor
+    """
+    return {k: SGDRegressor(random_state=seed + 1 + k, **SGD_PARAMS) for k in folds}
+
+
+def visit(models: dict[int, SGDRegressor], block: TrainBlock) -> dict[int, SGDRegressor]:
+    """One ``partial_fit`` of each model on the block's rows outside its fold.
+
+    Parameters
+    ----------
+    models : dict of int to SGDRegressor
+        Fold left out (:data:`FULL`: none) to model; updated in place.
+    block : TrainBlock
+
+    Returns
+    -------
+    dict
+        ``models``, for the next block.
+    """
+    for fold, model in models.items():
+        rows = slice(None) if fold == FULL else np.flatnonzero(block.fold != fold)
+        x, y = block.x[rows], block.y[rows]
+        if len(y):
+            model.partial_fit(x, y)
+    return models
+
+
+def chains_for(folds: list[int], workers: int) -> list[list[int]]:
+    """Share the models out over at most ``workers`` chains of about equal work.
+
+    Parameters
+    ----------
+    folds : list of int
+        Models to fit (:data:`FULL` updates on every row, a fold model on 1 - 1/K).
+    workers : int
+
+    Returns
+    -------
+    list of list of int
+        The models each chain carries.
+    """
+    k_folds = max(len(folds) - (FULL in folds), 2)
+    weight = {k: 1.0 if k == FULL else 1.0 - 1.0 / k_folds for k in folds}
+    chains: list[list[int]] = [[] for _ in range(max(1, min(workers, len(folds))))]
+    load = [0.0] * len(chains)
+    for k in sorted(folds, key=lambda k: -weight[k]):
+        i = int(np.argmin(load))
+        chains[i].append(k)
+        load[i] += weight[k]
+    return chains
+
+
+def visit_order(placement: list[str], chain: int, epoch: int, seed: int) -> list[int]:
+    """Blocks in the order one chain visits them in one pass.
+
+    The blocks of one worker come together, shuffled, and the workers in an
+    order that starts at another worker for every chain, so chains run side by
+    side and move between workers once per worker a pass.
+
+    Parameters
+    ----------
+    placement : list of str
+        The worker holding each block.
+    chain, epoch, seed : int
+
+    Returns
+    -------
+    list of int
+        Block indices.
+    """
+    rng = np.random.default_rng([seed, epoch, chain])
+    workers = sorted(set(placement))
+    start = chain % len(workers)
+    order: list[int] = []
+    for w in workers[start:] + workers[:start]:
+        mine = [i for i, p in enumerate(placement) if p == w]
+        order += [mine[j] for j in rng.permutation(len(mine))]
+    return order
+
+
+def fit_linear(
+    client: Client,
+    blocks: list[Future],
+    placement: list[str],
+    folds: list[int],
+    passes: int,
     seed: int = 0,
-    epochs: int | None = None,
-    exclude_fold: int | None = None,
-    train_stats: dict[str, dict] | None = None,
-    valid_step: int = 1,
-) -> tuple[SgdModel, dict, np.ndarray | None]:
-    """Fit as :func:`fit_sgd` does, and score the rows of ``valid_dir`` with the result.
-
-    The validation rows are hashed on the workers alongside the training rows,
-    at a lower priority: their hashing fills the time in which the passes of
-    the fit (one block at a time) leave workers idle, instead of following it.
+    progress: StepProgress | None = None,
+) -> list[Future]:
+    """Fit one SGD model per entry of ``folds`` in the same passes over ``blocks``.
 
     Parameters
     ----------
-    train_dir : pathlib.Path
-        The ``train/`` directory of a data set.
-    valid_dir : pathlib.Path or None
-        Rows to score (the ``valid/`` split); None scores nothing.
+    client : distributed.Client
+    blocks : list of distributed.Future
+        :class:`TrainBlock` futures (need not be computed yet).
+    placement : list of str
+        The worker each block is computed on (see :func:`pipeline.cluster.spread`).
+    folds : list of int
+        :data:`FULL` and/or the folds to leave out.
+    passes : int
     seed : int, default 0
-    epochs : int, optional
-    exclude_fold : int, optional
-        See :func:`fit_sgd`.
-    train_stats : dict, optional
-        :func:`pipeline.features.partition_stats` of each file of ``train_dir`` by file
-        name, as make-dataset records them: they spare a read of the whole split
-        before the hashing starts.  Ignored when ``exclude_fold`` is set or when they
-        do not name exactly the files found.
-    valid_step : int, default 1
-        Score every ``valid_step``-th row of each validation file only.
+    progress : StepProgress, optional
+        Told of every block visited (phase ``"passes"``).
 
     Returns
     -------
-    model : SgdModel
-    info : dict
-        Rows, epochs and timings.
-    scored : numpy.ndarray or None
-        ``(actual, predicted)`` points of each row of ``valid_dir``, two columns.
+    list of distributed.Future
+        One per chain, each a dict of fold to fitted SGDRegressor; together they
+        hold every model of ``folds``.
     """
-    client = default_client()
-    t0 = time.perf_counter()
-    names, parts = split_parts(train_dir)
-    recorded = exclude_fold is None and train_stats is not None and sorted(train_stats) == names
-    if recorded:
-        stats = [train_stats[name] for name in names]
-    else:
-        stats = dask.compute(*[dask.delayed(_partition_stats)(p, exclude_fold) for p in parts])
-    rows = sum(s["rows"] for s in stats)
-    if rows == 0:
-        raise ValueError(f"{train_dir}: the training split is empty")
-    mean, std = combine_stats([s["numeric"] for s in stats])
-    y_mean = sum(s["y_sum"] for s in stats) / rows
-    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
-    width = spec.n_features
-
-    # Known block lengths let dask-ml walk the blocks; empty partitions are left out.
-    x_blocks, y_blocks = [], []
-    for part, s in zip(parts, stats, strict=True):
-        if s["rows"] == 0:
-            continue
-        x_blocks.append(da.from_delayed(
-            dask.delayed(_features)(part, spec, exclude_fold), shape=(s["rows"], width),
-            dtype=np.float32, meta=sp.csr_matrix((0, width), dtype=np.float32)))
-        y_blocks.append(da.from_delayed(
-            dask.delayed(_centred_target)(part, y_mean, exclude_fold), shape=(s["rows"],),
-            dtype=np.float64))
-    # Not waited for: the first pass starts on the blocks hashed first.
-    x, y = client.persist([da.concatenate(x_blocks), da.concatenate(y_blocks)])
-    valid_blocks = [] if valid_dir is None else client.compute(
-        [dask.delayed(_features_and_actual)(p, spec, valid_step)
-         for p in split_parts(valid_dir)[1]],
-        priority=-1,
-    )
-
-    passes = epochs or n_epochs(rows)
-    inc = Incremental(SGDRegressor(random_state=seed, **SGD_PARAMS), shuffle_blocks=True)
-    with warnings.catch_warnings():
-        # dask-ml ships the model (tens of MB of coefficients) with each pass's graph;
-        # once per pass is expected, so the size warning is noise here.
-        warnings.filterwarnings("ignore", message="Sending large graph")
+    chains = chains_for(folds, len(set(placement)))
+    run = uuid.uuid4().hex[:8]
+    heads: list[Future] = []
+    visited = as_completed()
+    for c, carried in enumerate(chains):
+        head: object = new_models(carried, seed)
         for epoch in range(passes):
-            inc.random_state = seed + epoch  # a new block order each pass
-            inc.partial_fit(x, y)
-            if epoch == 0:
-                t_first = time.perf_counter()
-    del x, y  # the cluster may free the training features now
-    t_fit = time.perf_counter()
-    estimator = inc.estimator_
+            for i in visit_order(placement, c, epoch, seed):
+                head = client.submit(visit, head, blocks[i],
+                                     key=f"sgd-pass-{run}-{c}-{epoch}-{i}",
+                                     workers=[placement[i]], allow_other_workers=True)
+                visited.add(head)
+        heads.append(head)
+    total = visited.count()
+    per_pass = total / max(passes, 1)
+    done = 0
+    # Futures are dropped as they finish, so a finished visit's models are freed.
+    for _ in visited:
+        done += 1
+        if progress is not None:
+            current = min(int(done / per_pass) + 1, passes)
+            progress.update("passes", done, total,
+                            f"block visits (pass {current}/{passes}, {len(folds)} models "
+                            f"in {len(chains)} chains)")
+    return heads
+
+
+def merged(chains: list[dict[int, SGDRegressor]]) -> dict[int, SGDRegressor]:
+    """The models of every chain in one dict."""
+    return dict(itertools.chain.from_iterable(c.items() for c in chains))
+
+
+def oof_frame(block: TrainBlock, chains: list[dict[int, SGDRegressor]],
+              y_mean: float) -> pd.DataFrame:
+    """The GBM's training rows of a block: dense features and out-of-fold text scores.
+
+    Parameters
+    ----------
+    block : TrainBlock
+        With ``dense`` features.
+    chains : list of dict
+        The fitted fold models (see :func:`fit_linear`).
+    y_mean : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``block.dense`` with ``text_score`` (points) from the model that did not see
+        the row, and ``_label`` (points minus the training mean).
+    """
+    models = merged(chains)
+    score = np.zeros(len(block))
+    for k in sorted(set(models) - {FULL}):
+        rows = np.flatnonzero(block.fold == k)
+        if len(rows):
+            score[rows] = models[k].predict(block.x[rows]) + y_mean
+    frame = block.dense.copy()
+    frame["text_score"] = score.astype(np.float32)
+    frame["_label"] = block.y
+    return frame
+
+
+@dataclasses.dataclass
+class ValidBlock:
+    """Validation rows hashed once: what every candidate model is scored from."""
+
+    x: sp.csr_matrix
+    actual: np.ndarray
+    dense: pd.DataFrame | None = None
+
+
+def hash_valid(df: pd.DataFrame, spec: FeatureSpec, step: int, dense: bool) -> ValidBlock:
+    """Hash every ``step``-th validation row (and its GBM features, when wanted).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    spec : FeatureSpec
+    step : int
+    dense : bool
+
+    Returns
+    -------
+    ValidBlock
+    """
+    df = df.iloc[::step]
+    return ValidBlock(x=spec.transform(df), actual=df[TARGET].to_numpy(dtype="float64"),
+                      dense=gbm_frame(df, np.zeros(len(df))) if dense else None)
+
+
+def score_valid(block: ValidBlock, chains: list[dict[int, SGDRegressor]],
+                y_mean: float) -> pd.DataFrame:
+    """The linear model's validation predictions, with the GBM's features beside them.
+
+    Parameters
+    ----------
+    block : ValidBlock
+    chains : list of dict
+        The fitted models; the one of :data:`FULL` scores.
+    y_mean : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``actual``, ``linear`` (clipped points), and, with dense features, those with
+        ``text_score`` (the unclipped linear prediction) and ``_label``.
+    """
+    model = merged(chains)[FULL]
+    raw = model.predict(block.x) + y_mean if len(block.actual) else np.empty(0)
+    frame = (block.dense.copy() if block.dense is not None
+             else pd.DataFrame(index=range(len(block.actual))))
+    frame["text_score"] = raw.astype(np.float32)
+    frame["_label"] = block.actual - y_mean
+    frame["actual"] = block.actual
+    frame["linear"] = clip_points(raw)
+    return frame
+
+
+def linear_model(chains: list[dict[int, SGDRegressor]], spec: FeatureSpec, y_mean: float,
+                 seed: int) -> SgdModel:
+    """The model file's linear model, from the model of :data:`FULL`.
+
+    Raises
+    ------
+    FloatingPointError
+        When SGD diverged.
+    """
+    estimator = merged(chains)[FULL]
     if not np.all(np.isfinite(estimator.coef_)):
         raise FloatingPointError("SGD diverged: non-finite coefficients; lower eta0")
-    model = SgdModel(spec=spec, estimator=estimator, target_mean=float(y_mean),
-                     metadata={"model": "sgd", "params": {**SGD_PARAMS, "seed": seed}})
-    scored = None
-    if valid_dir is not None:
-        [model_future] = client.scatter([model], broadcast=True)
-        pieces = client.gather(client.map(_actual_and_predicted, valid_blocks,
-                                          model=model_future))
-        scored = np.concatenate(pieces) if pieces else np.empty((0, 2))
-    info = {
-        "rows": rows,
-        "partitions": len(parts),
-        "epochs": passes,
-        "stats_from_dataset": recorded,
-        # Hashing and the first pass overlap, so they are timed together.
-        "seconds_features_and_first_pass": round(t_first - t0, 3),
-        "seconds_later_passes": round(t_fit - t_first, 3),
-        "seconds_scoring": round(time.perf_counter() - t_fit, 3),
-    }
-    return model, info, scored
+    return SgdModel(spec=spec, estimator=estimator, target_mean=float(y_mean),
+                    metadata={"model": "sgd", "params": {**SGD_PARAMS, "seed": seed}})

@@ -34,12 +34,16 @@ def test_benchmark_smoke(tmp_path):
     results = json.loads((tmp_path / "results" / "smoke.json").read_text())
     assert (tmp_path / "results" / "smoke.md").read_text().count("| 3,000 | 1 |") == 2
     for rep in (0, 1):
-        assert (tmp_path / "results" / "smoke" / f"memory-{ROWS}-w1-r{rep}.csv").is_file()
+        assert (tmp_path / "results" / "smoke" / f"memory-{ROWS}-w1-auto-r{rep}.csv").is_file()
     assert len(results) == 1
     r = results[0]
     for field in HEADLINE:
         assert r[field] is not None, field
     assert (r["rows"], r["workers"], r["status"]) == (ROWS, 1, "ok")
+    # The default model kind, as `wine-pipeline train` runs it; and predict, timed apart.
+    assert r["model"] == "auto" and r["model_kept"] in ("sgd", "lightgbm")
+    assert r["predict_rows"] == ROWS and r["predict_seconds"] > 0
+    assert r["predict_rows_per_second"] > 0 and r["predict_peak_rss_mb"] > 0
 
     # Two paired runs, in both orders; the headline is one of them, the median by ratio.
     runs = r["runs"]

@@ -10,10 +10,16 @@ from pipeline.metrics import regression_metrics
 from pipeline.model import load_model
 from pipeline.orchestration.tasks import run_key
 
+#: Files of the user's in the data root (as the README's Docker way suggests for a CSV).
+USERS = {"reviews-copy.csv": "mine", "model/notes.txt": "mine too"}
+
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, sample_csv):
     root = tmp_path_factory.mktemp("data_root")
+    for name, text in USERS.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
     result = run_cli("run", "--source", str(sample_csv), "--data-root", str(root))
     return root, result
 
@@ -37,6 +43,8 @@ def test_run_builds_every_output(first_run, sample_csv):
     assert f"model:  {paths['model']}" in result.stdout
     assert f"report: {paths['report']}" in result.stdout
     assert "<img" in paths["report"].read_text(encoding="utf-8")
+    # The user's own files in the data root are left alone.
+    assert {name: (root / name).read_text() for name in USERS} == USERS
 
 
 def test_second_run_does_nothing(first_run, sample_csv):

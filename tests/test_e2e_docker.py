@@ -41,8 +41,25 @@ import json
 from distributed import Client
 with Client("tcp://127.0.0.1:8786", timeout=30) as client:
     counts = client.run(lambda dask_worker: dask_worker.state.executed_count)
-print(json.dumps(counts))
+    names = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+print(json.dumps({"counts": counts, "task_names": names}))
 """
+
+#: Task names the dashboard shows for the steps' work (see the steps' ``dask_key_name``).
+TASK_NAMES = {"scan-csv-block", "clean-split-write", "hash-train-block", "hash-valid-block",
+              "sgd-pass", "oof-score", "score-test-block"}
+
+
+def luigid_tasks(port: str, status: str) -> dict:
+    """luigid's tasks of one status, as its web UI lists them."""
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.quote(json.dumps({"status": status, "upstream_status": "",
+                                           "search": ""}))
+    url = f"http://127.0.0.1:{port}/api/task_list?data={query}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())["response"]
 
 
 def sample_csv() -> Path:
@@ -134,10 +151,20 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         # Both workers executed tasks: ask them through the scheduler.
         out = sh([*compose, "exec", "-T", "dask-scheduler", "python", "-c", WORKER_COUNTS],
                  env, 120).stdout
-        counts = json.loads(out.strip().splitlines()[-1])
+        found = json.loads(out.strip().splitlines()[-1])
+        counts = found["counts"]
         print("tasks executed per worker:", counts)
         assert len(counts) == 2, counts
         assert all(n > 0 for n in counts.values()), f"a worker executed nothing: {counts}"
+        # The dashboard names the work by what it is.
+        assert TASK_NAMES <= set(found["task_names"]), found["task_names"]
+
+        # luigid (its UI at :8082) shows where each step got to, and its progress bar.
+        done = {t["name"]: t for t in luigid_tasks(env["WINE_LUIGI_PORT"], "DONE").values()}
+        for family, step in (("MakeDataset", "make-dataset"), ("Train", "train"),
+                             ("Evaluate", "evaluate")):
+            assert done[family]["status_message"].startswith(f"progress: {step}: "), done
+            assert done[family]["progress_percentage"] == 100, done[family]
 
         # No step container left behind (they carry the network's name as a label).
         left = client.containers.list(all=True, filters={"label": [

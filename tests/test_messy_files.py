@@ -227,17 +227,6 @@ def test_a_steps_own_earlier_output_is_replaced(tmp_path, sample_csv):
     assert len(pd.read_csv(out)) == 20
 
 
-def test_run_leaves_the_users_files_in_the_data_root_alone(tmp_path, sample_csv):
-    root = tmp_path / "root"
-    (root / "model").mkdir(parents=True)
-    (root / "reviews-copy.csv").write_text("mine")
-    (root / "model" / "notes.txt").write_text("mine too")
-    result = run_cli("run", "--source", "synthetic:3000", "--data-root", str(root))
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (root / "reviews-copy.csv").read_text() == "mine"
-    assert (root / "model" / "notes.txt").read_text() == "mine too"
-
-
 # ------------------------------------------------------------- 3. output == input
 def test_predict_never_writes_over_its_input(tmp_path, sample, model_path):
     src = tmp_path / "inventory.csv"

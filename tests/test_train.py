@@ -6,23 +6,40 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from conftest import read_split
 from pipeline.explain import contributions
 from pipeline.features import FeatureSpec
+from pipeline.fit import fit_candidates
 from pipeline.gbm import TEXT_WEIGHTS, choose_text_weight
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, load_model
-from pipeline.sgd import fit_and_score_sgd, fit_sgd, n_epochs
+from pipeline.sgd import (
+    FULL,
+    N_FOLDS,
+    TrainBlock,
+    chains_for,
+    fold_of,
+    hash_block,
+    n_epochs,
+    new_models,
+    oof_frame,
+    visit,
+    visit_order,
+)
 from pipeline.steps.evaluate import explanations
 from pipeline.steps.train import (
     VALID_SCORE_ROWS,
     recorded_train_stats,
     require_dataset,
     train,
-    validate,
     validation_step,
 )
+
+
+def fit(client, dataset, **kwargs):
+    return fit_candidates(client, dataset / "train", dataset / "valid", **kwargs)
 
 
 def test_model_file_holds_spec_estimator_and_metadata(model_path, dataset_dir):
@@ -56,8 +73,8 @@ def test_validation_beats_the_mean_by_far(model_path, dataset_dir):
 
 
 def test_same_seed_same_model(client, dataset_dir):
-    a, _ = fit_sgd(dataset_dir / "train", seed=3, epochs=3)
-    b, _ = fit_sgd(dataset_dir / "train", seed=3, epochs=3)
+    a = fit(client, dataset_dir, kinds=("sgd",), seed=3, epochs=3)["sgd"].model
+    b = fit(client, dataset_dir, kinds=("sgd",), seed=3, epochs=3)["sgd"].model
     valid = read_split(dataset_dir, "valid")
     np.testing.assert_array_equal(a.predict_frame(valid), b.predict_frame(valid))
 
@@ -65,9 +82,9 @@ def test_same_seed_same_model(client, dataset_dir):
 def test_recorded_statistics_give_the_same_model(client, dataset_dir):
     recorded = recorded_train_stats(dataset_dir)
     assert recorded is not None
-    a, info_a, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=2,
-                                     train_stats=recorded)
-    b, info_b, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=2)
+    first = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=2, train_stats=recorded)
+    second = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=2)
+    (a, info_a), (b, info_b) = ((c["sgd"].model, c["sgd"].info) for c in (first, second))
     assert info_a["stats_from_dataset"] and not info_b["stats_from_dataset"]
     np.testing.assert_allclose(a.spec.numeric_mean, b.spec.numeric_mean)
     np.testing.assert_allclose(a.spec.numeric_std, b.spec.numeric_std)
@@ -75,23 +92,23 @@ def test_recorded_statistics_give_the_same_model(client, dataset_dir):
     np.testing.assert_allclose(a.estimator.coef_, b.estimator.coef_, rtol=1e-6, atol=1e-9)
     # Statistics of other files (a data set changed by hand) are not trusted.
     stale = {"part.99999.parquet": next(iter(recorded.values()))}
-    _, info_c, _ = fit_and_score_sgd(dataset_dir / "train", None, seed=1, epochs=1,
-                                     train_stats=stale)
-    assert not info_c["stats_from_dataset"]
+    third = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=1, train_stats=stale)
+    assert not third["sgd"].info["stats_from_dataset"]
 
 
-def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_dir,
-                                                                 model_path, tmp_path):
+def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_dir, tmp_path):
     assert validation_step(dataset_dir) == 1  # the sample's few hundred: every row
     (tmp_path / "stats.json").write_text(json.dumps({"valid": 10 * VALID_SCORE_ROWS + 1}))
     assert validation_step(tmp_path) == 11
     files = sorted((dataset_dir / "valid").glob("*.parquet"))
-    expected = sum(len(range(0, len(pd.read_parquet(f)), 3)) for f in files)
-    _, _, pairs = fit_and_score_sgd(dataset_dir / "train", dataset_dir / "valid", epochs=1,
-                                    valid_step=3)
-    assert len(pairs) == expected
-    metrics, _ = validate(dataset_dir / "valid", load_model(model_path), step=3)
-    assert metrics["n"] == expected
+    rows = pd.concat([pd.read_parquet(f).iloc[::3] for f in files])
+    found = fit(client, dataset_dir, epochs=1, valid_step=3)
+    for candidate in found.values():  # both candidates, on the same rows
+        np.testing.assert_array_equal(candidate.pairs[:, 0], rows["points"].to_numpy())
+    np.testing.assert_allclose(found["sgd"].pairs[:, 1],
+                               found["sgd"].model.predict_frame(rows), atol=1e-9)
+    np.testing.assert_allclose(found["lightgbm"].pairs[:, 1],
+                               found["lightgbm"].model.predict_frame(rows), atol=1e-6)
 
 
 def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
@@ -201,3 +218,85 @@ def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
     expected = contrib.drop(columns="baseline").abs().mean().sort_values(ascending=False)
     assert importance["feature"].tolist() == expected.index.tolist()
     assert importance["mean_abs_contribution"].to_numpy() == pytest.approx(expected.to_numpy())
+
+
+def _block(rows: int, seed: int = 0) -> TrainBlock:
+    rng = np.random.default_rng(seed)
+    x = rng.random((rows, 30)) * (rng.random((rows, 30)) < 0.2)
+    return TrainBlock(x=sp.csr_matrix(x.astype(np.float32)), y=rng.normal(0, 3, rows),
+                      fold=rng.integers(0, N_FOLDS, rows).astype(np.int8))
+
+
+def test_each_fold_model_learns_only_the_rows_outside_its_fold():
+    block = _block(400)
+    models = visit(new_models([FULL, *range(N_FOLDS)], seed=0), block)
+    # SGD counts its updates: one per row seen (t_ starts at 1).
+    assert models[FULL].t_ - 1 == 400
+    for k in range(N_FOLDS):
+        assert models[k].t_ - 1 == int((block.fold != k).sum())
+    # A second block continues every model where it left off.
+    visit(models, _block(100, seed=1))
+    assert models[FULL].t_ - 1 == 500
+
+
+def test_out_of_fold_scores_come_from_the_model_that_did_not_see_the_row(sample_csv):
+    df = pd.read_csv(sample_csv, index_col=0).head(300)
+    df["vintage"] = np.nan
+    spec = FeatureSpec()
+    block = hash_block(df, spec, y_mean=88.0, dense=True)
+    assert (block.fold == fold_of(df)).all()
+    models = visit(new_models([FULL, *range(N_FOLDS)], seed=0), block)
+    frame = oof_frame(block, [models], y_mean=88.0)
+    for k in range(N_FOLDS):
+        rows = np.flatnonzero(block.fold == k)
+        expected = models[k].predict(block.x[rows]) + 88.0
+        np.testing.assert_allclose(frame["text_score"].to_numpy()[rows], expected, rtol=1e-6)
+    np.testing.assert_allclose(frame["_label"], df["points"] - 88.0)
+
+
+def test_chains_share_the_work_and_visit_one_workers_blocks_at_a_time():
+    chains = chains_for([FULL, *range(N_FOLDS)], workers=2)
+    assert sorted(k for c in chains for k in c) == [FULL, *range(N_FOLDS)]
+    assert len(chains) == 2 and FULL in chains[0]
+    assert chains_for([FULL], workers=2) == [[FULL]]
+    placement = ["a", "b"] * 5
+    for chain in (0, 1):
+        order = visit_order(placement, chain, epoch=0, seed=0)
+        assert sorted(order) == list(range(10))
+        holders = [placement[i] for i in order]
+        assert holders[:5] == [holders[0]] * 5  # one worker's blocks, then the other's
+        assert holders[0] == ("a" if chain == 0 else "b")
+    assert visit_order(placement, 0, 0, 0) != visit_order(placement, 0, 1, 0)  # new order
+
+
+def _count_hashed_rows(dask_worker=None):
+    import pipeline.features as features
+
+    original = features.FeatureSpec.transform
+    if getattr(original, "_counting", False):
+        return
+    features.HASHED_ROWS = 0
+
+    def counting(self, df):
+        features.HASHED_ROWS += len(df)
+        return original(self, df)
+
+    counting._counting = True
+    features.FeatureSpec.transform = counting
+
+
+def _hashed_rows(dask_worker=None):
+    import pipeline.features as features
+
+    return getattr(features, "HASHED_ROWS", 0)
+
+
+def test_nothing_is_hashed_twice(client, dataset_dir):
+    client.run(_count_hashed_rows)
+    before = sum(client.run(_hashed_rows).values())
+    fit(client, dataset_dir, epochs=2)
+    hashed = sum(client.run(_hashed_rows).values()) - before
+    # Every training row once, every validation row once: all the models (the linear
+    # model, the five fold models, the GBM) and their validation come from that.
+    assert hashed == len(read_split(dataset_dir, "train")) + len(read_split(dataset_dir,
+                                                                          "valid"))

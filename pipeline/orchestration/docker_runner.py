@@ -27,7 +27,6 @@ import os
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,7 +35,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.types import Mount
 
-from pipeline.orchestration.runners import TAIL_LINES, StatusCallback, StepFailed, StepRunner
+from pipeline.orchestration.runners import LineRelay, StatusCallback, StepFailed, StepRunner
 
 log = logging.getLogger(__name__)
 
@@ -99,50 +98,26 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-class _LineRelay:
-    """Split a byte stream into log lines; log each, keep the tail, report status."""
+class _LineRelay(LineRelay):
+    """A :class:`LineRelay` fed the raw bytes of a container's log."""
 
     def __init__(self, prefix: str, set_status: StatusCallback | None, interval: float) -> None:
-        self.prefix = prefix
-        self.set_status = set_status
-        self.interval = interval
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        super().__init__(prefix, set_status, interval)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
-        self._last_status = 0.0
-        self._pending: str | None = None
 
     def feed(self, chunk: bytes) -> None:
         self._buffer += self._decoder.decode(chunk)
         *lines, self._buffer = re.split(r"\r?\n|\r", self._buffer)
         for line in lines:
-            self._line(line)
+            self.line(line)
 
     def close(self) -> None:
         self._buffer += self._decoder.decode(b"", final=True)
         if self._buffer:
-            self._line(self._buffer)
+            self.line(self._buffer)
             self._buffer = ""
-        if self._pending is not None and self.set_status is not None:
-            self.set_status(self._pending)
-            self._pending = None
-
-    def _line(self, line: str) -> None:
-        line = line.rstrip()
-        if not line:
-            return
-        self.tail.append(line)
-        log.info("[%s] %s", self.prefix, line)
-        if self.set_status is None:
-            return
-        # luigi's status message goes to the central scheduler: not once per line.
-        now = time.monotonic()
-        if now - self._last_status >= self.interval:
-            self.set_status(line[-200:])
-            self._last_status = now
-            self._pending = None
-        else:
-            self._pending = line[-200:]
+        self.flush()
 
 
 class DockerRunner(StepRunner):

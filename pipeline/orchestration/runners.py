@@ -15,7 +15,10 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
+
+from pipeline.progress import parse_line
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +65,57 @@ class StepRunner(abc.ABC):
         """
 
 
-def _relay(line: str, tail: collections.deque, set_status: StatusCallback | None,
-           prefix: str) -> None:
-    line = line.rstrip()
-    if not line:
-        return
-    tail.append(line)
-    log.info("[%s] %s", prefix, line)
-    if set_status is not None:
-        set_status(line[-200:])
+class LineRelay:
+    """Log a step's lines, keep the last ones, and report a status at a readable rate.
+
+    The status is the latest line until the step prints a progress line (see
+    :mod:`pipeline.progress`), and the latest progress line from then on; at most
+    one every ``interval`` seconds, and the last one when the step ends.
+
+    Parameters
+    ----------
+    prefix : str
+        Put before each logged line (the step's name).
+    set_status : callable, optional
+        Receives the status text (luigi's status message).
+    interval : float, default 1.0
+    """
+
+    def __init__(self, prefix: str, set_status: StatusCallback | None,
+                 interval: float = 1.0) -> None:
+        self.prefix = prefix
+        self.set_status = set_status
+        self.interval = interval
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._last_sent = 0.0
+        self._pending: str | None = None
+        self._seen_progress = False
+
+    def line(self, text: str) -> None:
+        """Take one line of the step's output."""
+        text = text.rstrip()
+        if not text:
+            return
+        self.tail.append(text)
+        log.info("[%s] %s", self.prefix, text)
+        if self.set_status is None:
+            return
+        is_progress = parse_line(text) is not None
+        if is_progress:
+            # Without the log record's time and logger: the UI shows where the step is.
+            self._pending, self._seen_progress = text[text.index("progress: "):][:300], True
+        elif not self._seen_progress:
+            self._pending = text[-300:]
+        now = time.monotonic()
+        if now - self._last_sent >= self.interval:
+            self.flush()
+            self._last_sent = now
+
+    def flush(self) -> None:
+        """Report the pending status, if any."""
+        if self._pending is not None and self.set_status is not None:
+            self.set_status(self._pending)
+        self._pending = None
 
 
 class LocalRunner(StepRunner):
@@ -90,7 +135,7 @@ class LocalRunner(StepRunner):
     def run(self, step, args, task_id, set_status=None):  # noqa: D102 - documented on the base
         argv = [sys.executable, "-m", "pipeline.cli", step, *args]
         log.info("starting %s: %s", task_id, " ".join(argv))
-        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        relay = LineRelay(step, set_status)
         proc = subprocess.Popen(
             argv,
             env={**os.environ, **self.env},
@@ -101,12 +146,12 @@ class LocalRunner(StepRunner):
         )
         assert proc.stdout is not None
         for line in proc.stdout:
-            _relay(line, tail, set_status, step)
+            relay.line(line)
+        relay.flush()
         code = proc.wait()
         if code != 0:
-            raise StepFailed(
-                f"step {step!r} ({task_id}) exited with {code}; last lines:\n" + "\n".join(tail)
-            )
+            raise StepFailed(f"step {step!r} ({task_id}) exited with {code}; last lines:\n"
+                             + "\n".join(relay.tail))
 
 
 def make_runner(name: str, **options) -> StepRunner:

@@ -17,6 +17,7 @@ import luigi
 
 from pipeline.atomic import SUCCESS_FLAG, is_complete_dir
 from pipeline.orchestration.runners import make_runner
+from pipeline.progress import parse_line
 
 
 def run_key(source: str) -> str:
@@ -74,12 +75,19 @@ class StepTask(luigi.Task):
         """The step's arguments (without ``--scheduler``)."""
         raise NotImplementedError
 
+    def report(self, line: str) -> None:
+        """Show a line of the step's log as luigi's status, and its progress as the bar."""
+        self.set_status_message(line)
+        percent = parse_line(line)
+        if percent is not None:
+            self.set_progress_percentage(percent)
+
     def run(self) -> None:
         """Start the step through the runner and check that it produced its output."""
         args = self.arguments()
         if self.scheduler and self.step != "download":
             args += ["--scheduler", self.scheduler]
-        make_runner(self.runner).run(self.step, args, self.task_id, self.set_status_message)
+        make_runner(self.runner).run(self.step, args, self.task_id, self.report)
         if not self.complete():
             raise RuntimeError(f"{self.step} finished but its output {self.output().path} "
                                "is missing")

@@ -11,19 +11,21 @@ import json
 import logging
 import math
 import tempfile
+import uuid
 from pathlib import Path
 
 import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import default_client
+from distributed import as_completed, default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.explain import contributions, importance
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
+from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, TARGET
 from pipeline.splits import every_nth, first_rows, split_parts
 from pipeline.steps.make_dataset import STATS_FILE
@@ -211,9 +213,13 @@ def evaluate(
     [model_future] = client.scatter([model], broadcast=True)
     # One partition per file, so the report's sample is every step-th row of each file.
     parts = split_parts(dataset / "test")[1]
+    token = uuid.uuid4().hex[:8]
     scoring = client.compute([
-        dask.delayed(_score_test_partition)(p, model_future, price_line, step) for p in parts
+        dask.delayed(_score_test_partition)(p, model_future, price_line, step,
+                                            dask_key_name=f"score-test-block-{token}-{i}")
+        for i, p in enumerate(parts)
     ])
+    progress = StepProgress("evaluate", {"scoring": 0.7, "report": 0.3})
     with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx, \
             ReportSession(Path(ctx)) as report:
         # While the workers score: the report's kernel starts, and the client explains
@@ -222,6 +228,8 @@ def evaluate(
         weights = (word_weights(model, head["description"]) if not head.empty
                    else pd.DataFrame({"term": [], "weight": []}))
         imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
+        for _ in progress.track("scoring", as_completed(scoring), len(scoring), "test blocks"):
+            pass
         results = client.gather(scoring)
         metrics = _test_metrics(results, model, counts, price_line, dataset)
         context = Path(ctx)
@@ -231,7 +239,9 @@ def evaluate(
         weights.to_csv(context / "word_weights.csv", index=False)
         imp.to_csv(context / "importance.csv", index=False)
         explained.to_csv(context / "explained.csv", index=False)
+        progress.update("report", 0, 1, "rendering the report", force=True)
         report.render(Path(out_report))
+        progress.update("report", 1, 1, "rendered")
     log.info("report written to %s", out_report)
     return metrics
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import dask
@@ -16,7 +17,7 @@ from distributed import default_client
 
 from pipeline.atomic import atomic_dir, check_not_input, check_replaceable, scratch_dir
 from pipeline.cleaning import REASON, clean_partition, split_bucket
-from pipeline.cluster import worker_count
+from pipeline.cluster import compute_tracked, worker_count
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_ENCODING,
@@ -25,6 +26,7 @@ from pipeline.csv_input import (
     read_csv_blocks,
 )
 from pipeline.features import partition_stats, stats_to_json
+from pipeline.progress import StepProgress
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
 from pipeline.textfiles import prepare_input
 
@@ -148,26 +150,32 @@ def make_dataset(
     """
     check_not_input(out_dir, in_csv)
     check_replaceable(out_dir, directory=True)
+    progress = StepProgress("make-dataset", {"scanning": 0.15, "writing": 0.85})
     with scratch_dir(out_dir) as scratch:
         path, encoding = prepare_input(in_csv, encoding, scratch)
         parts = read_csv_blocks(path, REQUIRED_FOR_TRAINING, blocksize=blocksize,
-                                workers=worker_count(default_client()), encoding=encoding)
+                                workers=worker_count(default_client()), encoding=encoding,
+                                progress=progress)
         log.info("reading %s in %d partitions", in_csv, len(parts))
-        return _write_dataset(parts, out_dir, max_reject_share, (path, encoding, in_csv))
+        return _write_dataset(parts, out_dir, max_reject_share, (path, encoding, in_csv),
+                              progress)
 
 
 def _write_dataset(parts: list, out_dir: str | Path, max_reject_share: float,
-                   source: tuple[str, str, str | Path]) -> dict[str, int]:
+                   source: tuple[str, str, str | Path],
+                   progress: StepProgress) -> dict[str, int]:
     path, encoding, in_csv = source
+    token = uuid.uuid4().hex[:8]
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):
             (tmp / sub).mkdir()
-        tasks = [
-            dask.delayed(write_partition)(part, i, str(tmp)) for i, part in enumerate(parts)
-        ]
+        tasks = [dask.delayed(write_partition)(part, i, str(tmp),
+                                               dask_key_name=f"clean-split-write-{token}-{i}")
+                 for i, part in enumerate(parts)]
         totals: dict[str, int] = {}
         train_stats: dict[str, dict] = {}
-        for counts, name, stats in dask.compute(*tasks):
+        results = compute_tracked(default_client(), tasks, progress, "writing", "partitions")
+        for counts, name, stats in results:
             for key, n in counts.items():
                 totals[key] = totals.get(key, 0) + n
             train_stats[name] = stats

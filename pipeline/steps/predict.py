@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import uuid
 from pathlib import Path
 
 import dask
@@ -18,7 +19,7 @@ from distributed import default_client
 
 from pipeline.atomic import atomic_file, check_not_input, check_replaceable, scratch_dir
 from pipeline.cleaning import REASON, clean_partition, id_column_of
-from pipeline.cluster import worker_count
+from pipeline.cluster import compute_tracked, worker_count
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_ENCODING,
@@ -27,6 +28,7 @@ from pipeline.csv_input import (
     read_csv_blocks,
 )
 from pipeline.model import WineModel, load_model
+from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
 from pipeline.textfiles import prepare_input
 
@@ -108,23 +110,28 @@ def predict(
     check_replaceable(out, directory=False)
     model = load_model(model_path)
     client = default_client()
+    progress = StepProgress("predict", {"scanning": 0.1, "scoring": 0.85, "joining": 0.05})
     with scratch_dir(out) as scratch:
         path, encoding = prepare_input(input_csv, encoding, scratch)
         parts = read_csv_blocks(path, REQUIRED_FOR_SCORING, blocksize=blocksize,
-                                workers=worker_count(client), encoding=encoding)
+                                workers=worker_count(client), encoding=encoding,
+                                progress=progress)
         [model_future] = client.scatter([model], broadcast=True)
         pieces = [str(scratch / f"part.{i:05d}.csv") for i in range(len(parts))]
-        counts = dask.compute(*[
-            dask.delayed(_write_piece)(part, model_future, piece)
-            for part, piece in zip(parts, pieces, strict=True)
-        ])
+        token = uuid.uuid4().hex[:8]
+        counts = compute_tracked(client, [
+            dask.delayed(_write_piece)(part, model_future, piece,
+                                       dask_key_name=f"score-inventory-block-{token}-{i}")
+            for i, (part, piece) in enumerate(zip(parts, pieces, strict=True))
+        ], progress, "scoring", "blocks")
         rows = sum(c[0] for c in counts)
         check_undecodable(path, encoding, sum(c[2] for c in counts), rows, input_csv)
         with atomic_file(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
             fh.write(",".join(OUTPUT_COLUMNS) + "\n")
-            for piece in pieces:
+            for i, piece in enumerate(pieces):
                 with open(piece, encoding="utf-8", newline="") as src:
                     shutil.copyfileobj(src, fh)
+                progress.update("joining", i + 1, len(pieces), "pieces")
     result = {"rows": rows, "rejected": sum(c[1] for c in counts)}
     log.info("predictions written to %s: %s", out, result)
     return result

@@ -2,8 +2,9 @@
 
 ``--model sgd`` fits the linear model on hashed features (:mod:`pipeline.sgd`);
 ``--model lightgbm`` stacks LightGBM on it (:mod:`pipeline.gbm`); ``auto``
-fits both and keeps the one with the lower validation MAE.  The kept model's
-80% prediction interval comes from its validation residuals.
+fits both and keeps the one with the lower validation MAE.  Both come from
+one hashing of the rows (:mod:`pipeline.fit`).  The kept model's 80%
+prediction interval comes from its validation residuals.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-import dask
 import numpy as np
-import pandas as pd
 from distributed import default_client
 
 from pipeline.atomic import check_not_input, check_replaceable, is_complete_dir
 from pipeline.features import stats_from_json
+from pipeline.fit import fit_candidates
 from pipeline.metrics import regression_metrics
 from pipeline.model import INTERVAL_COVERAGE, WineModel
-from pipeline.schema import TARGET
-from pipeline.sgd import fit_and_score_sgd
-from pipeline.splits import every_nth, split_parts
+from pipeline.progress import StepProgress
+from pipeline.splits import every_nth
 from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
 
 log = logging.getLogger(__name__)
@@ -107,42 +106,6 @@ def validation_step(dataset: Path) -> int:
     """
     counts = json.loads((dataset / STATS_FILE).read_text())
     return every_nth(counts.get("valid", 0), VALID_SCORE_ROWS)
-
-
-def _actual_and_predicted(df: pd.DataFrame, model: WineModel, step: int) -> np.ndarray:
-    df = df.iloc[::step]
-    return np.column_stack([df[TARGET].to_numpy(dtype="float64"), model.predict_frame(df)])
-
-
-def validate(
-    split_dir: Path, model: WineModel, step: int = 1
-) -> tuple[dict[str, float], tuple[float, float]]:
-    """Metrics and residual percentiles of ``model`` on a split, scored on the workers.
-
-    Parameters
-    ----------
-    split_dir : pathlib.Path
-        A split directory of Parquet files (the validation split).
-    model : WineModel
-    step : int, default 1
-        Score every ``step``-th row of each file only (see :func:`validation_step`).
-
-    Returns
-    -------
-    metrics, quantiles
-        See :func:`summarise_validation`.
-    """
-    client = default_client()
-    [model_future] = client.scatter([model], broadcast=True)
-    # One partition per file, as fit_and_score_sgd reads it, so that every n-th row of
-    # each file is the same rows for every candidate model.
-    parts = split_parts(split_dir)[1]
-    # The validation split is a tenth of the data: two floats a row fit in memory.
-    pairs = np.concatenate(
-        dask.compute(*[dask.delayed(_actual_and_predicted)(p, model_future, step)
-                       for p in parts])
-    )
-    return summarise_validation(pairs, split_dir)
 
 
 def summarise_validation(
@@ -235,28 +198,20 @@ def train(
     check_replaceable(out_model, directory=False)
     started = datetime.datetime.now(datetime.UTC)
     step = validation_step(dataset)
-    # The linear model is scored on validation as it is fitted (see fit_and_score_sgd).
-    sgd, sgd_info, sgd_pairs = fit_and_score_sgd(dataset / "train", dataset / "valid",
-                                                 seed=seed,
-                                                 train_stats=recorded_train_stats(dataset),
-                                                 valid_step=step)
-    candidates = {"sgd": (sgd, sgd_info)}
-    if model_kind in ("auto", "lightgbm"):
-        from pipeline.gbm import fit_stacked_gbm
-
-        gbm, gbm_info = fit_stacked_gbm(dataset / "train", dataset / "valid", sgd,
-                                        epochs=sgd_info["epochs"], seed=seed)
-        candidates["lightgbm"] = (gbm, {**sgd_info, **gbm_info})
+    kinds = ("sgd",) if model_kind == "sgd" else ("sgd", "lightgbm")
+    phases = ({"hashing": 0.55, "passes": 0.3, "trees": 0.15} if "lightgbm" in kinds
+              else {"hashing": 0.75, "passes": 0.25})
+    found = fit_candidates(default_client(), dataset / "train", dataset / "valid", kinds,
+                           seed=seed, train_stats=recorded_train_stats(dataset),
+                           valid_step=step, progress=StepProgress("train", phases))
     if model_kind != "auto":
-        candidates = {model_kind: candidates[model_kind]}
-
+        found = {model_kind: found[model_kind]}
     scores = {}
-    for name, (model, _) in candidates.items():
-        scores[name] = (summarise_validation(sgd_pairs, dataset / "valid") if name == "sgd"
-                        else validate(dataset / "valid", model, step))
+    for name, candidate in found.items():
+        scores[name] = summarise_validation(candidate.pairs, dataset / "valid")
         log.info("validation of %s: %s", name, json.dumps(scores[name][0]))
     chosen = min(scores, key=lambda name: scores[name][0]["mae"])
-    model, info = candidates[chosen]
+    model, info = found[chosen].model, found[chosen].info
     valid_metrics, model.residual_quantiles = scores[chosen]
     model.metadata = {
         **model.metadata,

@@ -1,0 +1,197 @@
+"""Fit the candidate models of a data set from one hashing of its rows.
+
+Every training file is hashed once, on a worker chosen up front (so the
+models' chains know where each block lives), and kept in the cluster's
+memory; every n-th validation row is hashed once beside them.  The linear
+model of the whole split and, for the stacked model, one per cross-fitting
+fold learn in the same passes (:func:`pipeline.sgd.fit_linear`); the GBM's
+out-of-fold text scores and every candidate's validation predictions come
+from the same blocks.  Nothing is hashed twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from distributed import Client, as_completed
+
+from pipeline.features import FeatureSpec, combine_stats, partition_stats
+from pipeline.gbm import fit_stacked_gbm
+from pipeline.model import WineModel, clip_points
+from pipeline.progress import StepProgress
+from pipeline.sgd import (
+    FULL,
+    chains_for,
+    fit_linear,
+    hash_block,
+    hash_valid,
+    linear_model,
+    n_epochs,
+    n_folds,
+    oof_frame,
+    score_valid,
+)
+from pipeline.splits import split_files
+
+
+@dataclasses.dataclass
+class Candidate:
+    """A fitted candidate model and what its validation says.
+
+    Attributes
+    ----------
+    model : WineModel
+    info : dict
+        Rows, passes, timings and the like, for the model file's metadata.
+    pairs : numpy.ndarray
+        ``(actual, predicted)`` points of the validation rows scored, two columns.
+    """
+
+    model: WineModel
+    info: dict
+    pairs: np.ndarray
+
+
+def _hash_train_file(path: str, spec: FeatureSpec, y_mean: float, dense: bool, folds: int):
+    return hash_block(pd.read_parquet(path), spec, y_mean, dense, folds)
+
+
+def _hash_valid_file(path: str, spec: FeatureSpec, step: int, dense: bool):
+    return hash_valid(pd.read_parquet(path), spec, step, dense)
+
+
+def _stats_of_file(path: str) -> dict:
+    return partition_stats(pd.read_parquet(path))
+
+
+def spread(client: Client, n: int) -> list[str]:
+    """Workers to compute ``n`` blocks on, in turn, so each holds an even share.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    n : int
+
+    Returns
+    -------
+    list of str
+        A worker address per block.
+    """
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    return [workers[i % len(workers)] for i in range(n)]
+
+
+def fit_candidates(
+    client: Client,
+    train_dir: Path,
+    valid_dir: Path,
+    kinds: tuple[str, ...] = ("sgd", "lightgbm"),
+    seed: int = 0,
+    train_stats: dict[str, dict] | None = None,
+    valid_step: int = 1,
+    epochs: int | None = None,
+    progress: StepProgress | None = None,
+) -> dict[str, Candidate]:
+    """Fit the linear model and, if asked, the stacked GBM, from one hashing of the rows.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    train_dir, valid_dir : pathlib.Path
+        Split directories of a data set.
+    kinds : tuple of str
+        ``"sgd"`` (always fitted: the others build on it) and/or ``"lightgbm"``.
+    seed : int, default 0
+    train_stats : dict, optional
+        :func:`pipeline.features.partition_stats` of each training file by name, as
+        make-dataset records them; spare a read of the split.  Ignored when they do
+        not name exactly the files found.
+    valid_step : int, default 1
+        Hash and score every ``valid_step``-th row of each validation file.
+    epochs : int, optional
+        Passes over the training blocks; default :func:`pipeline.sgd.n_epochs`.
+    progress : StepProgress, optional
+        Phases ``hashing``, ``passes`` and (with the GBM) ``trees``.
+
+    Returns
+    -------
+    dict of str to Candidate
+        By kind.
+
+    Raises
+    ------
+    ValueError
+        When the training or the validation split is empty.
+    """
+    t0 = time.perf_counter()
+    gbm = "lightgbm" in kinds
+    files = split_files(train_dir)
+    names = [f.name for f in files]
+    recorded = train_stats is not None and sorted(train_stats) == names
+    if recorded:
+        stats = [train_stats[name] for name in names]
+    else:
+        stats = client.gather(client.map(_stats_of_file, [str(f) for f in files]))
+    rows = sum(s["rows"] for s in stats)
+    if rows == 0:
+        raise ValueError(f"{train_dir}: the training split is empty")
+    mean, std = combine_stats([s["numeric"] for s in stats])
+    y_mean = sum(s["y_sum"] for s in stats) / rows
+    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
+    kept = [f for f, s in zip(files, stats, strict=True) if s["rows"] > 0]
+    valid_files = split_files(valid_dir)
+
+    run = uuid.uuid4().hex[:8]
+    k_folds = n_folds(rows)
+    placement = spread(client, len(kept))
+    blocks = [client.submit(_hash_train_file, str(f), spec, y_mean, gbm, k_folds,
+                            key=f"hash-train-block-{run}-{i}", workers=[w],
+                            allow_other_workers=True)
+              for i, (f, w) in enumerate(zip(kept, placement, strict=True))]
+    valid_blocks = [client.submit(_hash_valid_file, str(f), spec, valid_step, gbm,
+                                  key=f"hash-valid-block-{run}-{i}")
+                    for i, f in enumerate(valid_files)]
+    hashed = as_completed([*blocks, *valid_blocks])
+    total = len(blocks) + len(valid_blocks)
+    for _ in (progress.track("hashing", hashed, total, "blocks") if progress else hashed):
+        pass
+    t_hashed = time.perf_counter()
+
+    folds = [FULL, *(range(k_folds) if gbm else ())]
+    passes = epochs or n_epochs(rows)
+    chains = fit_linear(client, blocks, placement, folds, passes, seed, progress)
+    t_fit = time.perf_counter()
+    full_chain = next(i for i, carried in enumerate(chains_for(folds, len(set(placement))))
+                      if FULL in carried)
+    valid = pd.concat(client.gather([client.submit(score_valid, b, chains, y_mean,
+                                                   key=f"score-valid-block-{run}-{i}")
+                                     for i, b in enumerate(valid_blocks)]),
+                      ignore_index=True)
+    if len(valid) == 0:
+        raise ValueError(f"{valid_dir}: the validation split is empty")
+    sgd = linear_model([client.gather(chains[full_chain])], spec, y_mean, seed)
+    info = {"rows": rows, "partitions": len(files), "epochs": passes,
+            "models_in_the_passes": len(folds), "stats_from_dataset": recorded,
+            "seconds_hashing": round(t_hashed - t0, 3),
+            "seconds_passes": round(t_fit - t_hashed, 3)}
+    found = {"sgd": Candidate(sgd, info, valid[["actual", "linear"]].to_numpy())}
+    if gbm:
+        frames = [client.submit(oof_frame, b, chains, y_mean, key=f"oof-score-{run}-{i}")
+                  for i, b in enumerate(blocks)]
+        del blocks
+        if progress is not None:
+            progress.update("trees", 0, 1, "LightGBM on the out-of-fold text scores",
+                            force=True)
+        t_gbm = time.perf_counter()
+        model, gbm_info, predicted = fit_stacked_gbm(client, frames, rows, valid, sgd, seed)
+        if progress is not None:
+            progress.update("trees", 1, 1, f"{gbm_info['best_iteration']} trees kept")
+        gbm_info["seconds_gbm"] = round(time.perf_counter() - t_gbm, 3)
+        pairs = np.column_stack([valid["actual"].to_numpy(), clip_points(predicted)])
+        found["lightgbm"] = Candidate(model, {**info, **gbm_info, "folds": k_folds}, pairs)
+    return found
