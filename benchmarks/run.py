@@ -279,6 +279,92 @@ def run_reference(csv: Path, seed: int, run_dir: Path, memory_bound: int, interv
     return result
 
 
+# ------------------------------------------------------------------- Spark peer (--spark)
+# All of --spark lives here; the rest of the harness only calls these, and only under --spark.
+
+#: Header of the markdown column of the Spark peer.
+SPARK_COLUMN = "Spark peer: s / ratio vs Spark / peak RSS MB (all its processes) / MAE"
+
+
+def run_spark(csv: Path, seed: int, run_dir: Path, memory_bound: int, interval: float,
+              timeout: float | None) -> dict:
+    """Run ``benchmarks.spark_reference`` in its own process, polled as :func:`run_reference`.
+
+    Its peak RSS is that of the whole process tree summed (the Python driver, the JVM
+    pyspark starts as its child, and the JVM's Python workers), sampled every
+    ``interval`` seconds; each process's own peak is kept as well.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = run_dir / "spark.json"
+    out.unlink(missing_ok=True)
+    logfile = run_dir / "spark.log"
+    scratch = run_dir / "spark-work"
+    cmd = [sys.executable, "-m", "benchmarks.spark_reference", "--csv", str(csv), "--out",
+           str(out), "--seed", str(seed), "--work-dir", str(scratch)]
+    log.info("spark peer on %s (page cache warmed in %.1f s)", csv.name, warm_page_cache(csv))
+    speed_before = core_speed()
+    load_before = _load()
+    t0 = time.perf_counter()
+    try:
+        with Monitor(interval, kill_above={"spark": memory_bound}) as mon, \
+                open(logfile, "w") as fh:
+            proc = subprocess.Popen(cmd, cwd=run_dir, env=_child_env(), stdout=fh,
+                                    stderr=subprocess.STDOUT)
+            mon.watch("spark", proc.pid, label="spark-driver")
+            try:
+                rc = _wait(proc, timeout, "the Spark peer")
+            except TimeoutError as err:
+                return {"status": "failed", "reason": str(err)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    wall = time.perf_counter() - t0
+    peak = round(mon.tree_peak.get("spark", 0) / MB, 1) or math.nan
+    if "spark" in mon.killed:
+        return {"status": "killed", "reason": mon.killed["spark"], "peak_rss_mb": peak}
+    if rc != 0 or not out.is_file():
+        return {"status": "failed", "reason": f"exit code {rc}: {_tail(logfile)}",
+                "peak_rss_mb": peak}
+    result = json.loads(out.read_text())
+    result["cpu_seconds"] = round(sum(mon.window_cpu(result["start"], result["stop"],
+                                                     ["spark"]).values()), 2)
+    # The JVM was first seen as the shell script that execs it: name it by the pid it reports.
+    peaks = [{**p, "process": "spark-jvm"} if p["pid"] == result.get("jvm_pid") else p
+             for p in mon.peaks(["spark"])]
+    by_process = {p["process"]: p["peak_rss_mb"] for p in _merge_by_label(peaks)
+                  if p["peak_rss_mb"] > 0}
+    result.update({"status": "ok", "peak_rss_mb": peak, "peak_rss_mb_by_process": by_process,
+                   "process_wall_seconds": round(wall, 2),
+                   "process_cpu_seconds": round(sum(p["cpu_seconds"]
+                                                    for p in mon.peaks(["spark"])), 2),
+                   "load_average": {"before": load_before, "after": _load()},
+                   "core_speed": {"before": speed_before, "after": core_speed()}})
+    return result
+
+
+def spark_fields(spark: dict, pipeline_seconds: float | None) -> dict:
+    """The Spark peer's headline figures for a result, and the peer's whole result."""
+    ok = spark.get("status") == "ok"
+    seconds = spark.get("seconds") if ok else None
+    return {
+        "spark_seconds": seconds,
+        "spark_peak_rss_mb": spark.get("peak_rss_mb") if ok else None,
+        "spark_mae": spark.get("mae") if ok else None,
+        "ratio_vs_spark": (round(pipeline_seconds / seconds, 3)
+                           if pipeline_seconds and seconds else None),
+        "spark": spark,
+    }
+
+
+def spark_cell(result: dict) -> str:
+    """The markdown cell of the Spark peer (its status and reason when it did not finish)."""
+    spark = result.get("spark") or {}
+    if spark.get("status") != "ok":
+        why = f"{spark.get('status')}: {spark.get('reason', '')}".replace("\n", " ")
+        return f" {why.replace('|', '/')[:120]} |"
+    return (f" {_fmt(result['spark_seconds'])} / {_fmt(result['ratio_vs_spark'], 2)} / "
+            f"{_fmt(result['spark_peak_rss_mb'], 0)} / {_fmt(result['spark_mae'], 3)} |")
+
+
 # ----------------------------------------------------------------------------------- pipeline
 
 
@@ -566,6 +652,10 @@ def markdown(results: list[dict], name: str) -> str:
         "reference MAE | ratio of each run |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    with_spark = any("spark" in r for r in results)
+    if with_spark:
+        lines[-2] += f" {SPARK_COLUMN} |"
+        lines[-1] += "---|"
     for r in results:
         peak = _fmt(r["pipeline_peak_rss_mb"], 0)
         if r.get("pipeline_peak_process"):
@@ -578,6 +668,8 @@ def markdown(results: list[dict], name: str) -> str:
             f"{_fmt(r['reference_peak_rss_mb'], 0)} | {_fmt(r['pipeline_mae'], 3)} | "
             f"{_fmt(r['reference_mae'], 3)} | "
             f"{', '.join(_fmt(run['ratio'], 2) for run in r.get('runs', [r]))} |")
+        if with_spark:
+            lines[-1] += spark_cell(r)
     lines += _model_ratios(results)
     lines += [
         "",
@@ -749,6 +841,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1,
                    help="paired runs (reference and pipeline) per size; the headline is the "
                         "run with the median ratio, every run is listed")
+    p.add_argument("--spark", action="store_true",
+                   help="also run the Spark MLlib peer (benchmarks/spark_reference.py, "
+                        "local[2]; needs the spark extra and Java 17) once per size, right "
+                        "after the first reference run, whatever --skip-reference-above")
     p.add_argument("--keep-outputs", action="store_true",
                    help="keep each run's data set, model and report under the work dir")
     args = p.parse_args(argv)
@@ -785,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         csv, gen = ensure_csv(rows, args.seed, args.work_dir)
         kinds = [(w, m) for w in args.workers for m in args.model]
         runs: dict[tuple[int, str], list[dict]] = {k: [] for k in kinds}
+        spark: dict | None = None
         for rep in range(args.repeats):
             # Odd repeats run the pipelines before the reference, so that a drift of the
             # machine's speed over a run does not always favour the same side.
@@ -795,6 +892,11 @@ def main(argv: list[str] | None = None) -> int:
             pipes = ({k: _pipeline_run(csv, rows, *k, rep, args, size_dir, extras)
                       for k in kinds} if pipelines_first else {})
             ref = _reference_run(csv, rows, args, size_dir, bound)
+            if args.spark and spark is None:  # once per size, right after the reference
+                spark = run_spark(csv, args.seed, size_dir / "spark", bound, args.interval,
+                                  args.timeout or None)
+                log.info("spark peer: %s", {k: spark.get(k) for k in (
+                    "status", "seconds", "mae", "peak_rss_mb", "reason")})
             for workers, model in kinds:
                 pipe = (pipes[workers, model] if pipelines_first else
                         _pipeline_run(csv, rows, workers, model, rep, args, size_dir, extras))
@@ -806,6 +908,8 @@ def main(argv: list[str] | None = None) -> int:
                     result["same_test_rows"] = same
                 result["repeat"] = rep
                 result["order"] = "pipeline first" if pipelines_first else "reference first"
+                if spark is not None:
+                    result.update(spark_fields(spark, result["pipeline_seconds"]))
                 runs[workers, model].append(result)
                 log.info("%s-w%s-%s (run %d): pipeline %s s, reference %s s, ratio %s, peak %s "
                          "MB (%s), MAE %s / %s", rows, workers, model, rep + 1,
