@@ -64,8 +64,8 @@ RUN_FIELDS = ("repeat", "order", "status", "model", "pipeline_seconds", "referen
               "reference_cpu_seconds", "make_dataset_seconds", "train_seconds",
               "evaluate_seconds", "predict_seconds", "predict_rows_per_second",
               "pipeline_mae", "reference_mae", "finished_at")
-VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow",
-             "scipy")
+VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
+             "pyarrow", "scipy")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -287,7 +287,7 @@ SPARK_COLUMN = "Spark peer: s / ratio vs Spark / peak RSS MB (all its processes)
 
 
 def run_spark(csv: Path, seed: int, run_dir: Path, memory_bound: int, interval: float,
-              timeout: float | None) -> dict:
+              timeout: float | None, driver_memory: str = "4g") -> dict:
     """Run ``benchmarks.spark_reference`` in its own process, polled as :func:`run_reference`.
 
     Its peak RSS is that of the whole process tree summed (the Python driver, the JVM
@@ -300,7 +300,8 @@ def run_spark(csv: Path, seed: int, run_dir: Path, memory_bound: int, interval: 
     logfile = run_dir / "spark.log"
     scratch = run_dir / "spark-work"
     cmd = [sys.executable, "-m", "benchmarks.spark_reference", "--csv", str(csv), "--out",
-           str(out), "--seed", str(seed), "--work-dir", str(scratch)]
+           str(out), "--seed", str(seed), "--work-dir", str(scratch),
+           "--driver-memory", driver_memory]
     log.info("spark peer on %s (page cache warmed in %.1f s)", csv.name, warm_page_cache(csv))
     speed_before = core_speed()
     load_before = _load()
@@ -845,6 +846,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also run the Spark MLlib peer (benchmarks/spark_reference.py, "
                         "local[2]; needs the spark extra and Java 17) once per size, right "
                         "after the first reference run, whatever --skip-reference-above")
+    p.add_argument("--spark-memory", default="4g",
+                   help="the Spark peer's spark.driver.memory (local mode: the JVM's heap)")
     p.add_argument("--keep-outputs", action="store_true",
                    help="keep each run's data set, model and report under the work dir")
     args = p.parse_args(argv)
@@ -894,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
             ref = _reference_run(csv, rows, args, size_dir, bound)
             if args.spark and spark is None:  # once per size, right after the reference
                 spark = run_spark(csv, args.seed, size_dir / "spark", bound, args.interval,
-                                  args.timeout or None)
+                                  args.timeout or None, args.spark_memory)
                 log.info("spark peer: %s", {k: spark.get(k) for k in (
                     "status", "seconds", "mae", "peak_rss_mb", "reason")})
             for workers, model in kinds:

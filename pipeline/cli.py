@@ -204,10 +204,11 @@ def train(dataset_dir: str, out_model: str, seed: int, model_kind: str,
           scheduler: str | None) -> None:
     """Train the rating model on train/, validate on valid/, save one model file.
 
-    Hashed text and category features are computed on the workers; an SGD regressor
-    is fitted incrementally (dask-ml) over shuffled partitions for several passes.
-    LightGBM (on the Dask cluster) is stacked on its out-of-fold text score. The kept
-    model's 80% prediction interval comes from its validation residuals.
+    Hashed text and category features are computed once on the workers and kept
+    there; SGD regressors (the whole split's and, for LightGBM, the cross-fitting
+    folds') learn in the same passes over them. LightGBM (on the Dask cluster) is
+    stacked on the out-of-fold text score. The kept model's 80% prediction interval
+    comes from its validation residuals. Progress is logged every few seconds.
     """
     from pipeline.steps.train import train as run
 

@@ -69,6 +69,11 @@ def _stats_of_file(path: str) -> dict:
     return partition_stats(pd.read_parquet(path))
 
 
+def pick(models: dict, fold: int):
+    """One model of a chain's dict (see :func:`pipeline.sgd.fit_linear`)."""
+    return models[fold]
+
+
 def spread(client: Client, n: int) -> list[str]:
     """Workers to compute ``n`` blocks on, in turn, so each holds an even share.
 
@@ -174,7 +179,9 @@ def fit_candidates(
                       ignore_index=True)
     if len(valid) == 0:
         raise ValueError(f"{valid_dir}: the validation split is empty")
-    sgd = linear_model([client.gather(chains[full_chain])], spec, y_mean, seed)
+    # Only the model of the whole split comes to the client, not the fold models.
+    full = client.submit(pick, chains[full_chain], FULL, key=f"sgd-model-{run}")
+    sgd = linear_model([{FULL: client.gather(full)}], spec, y_mean, seed)
     info = {"rows": rows, "partitions": len(files), "epochs": passes,
             "models_in_the_passes": len(folds), "stats_from_dataset": recorded,
             "seconds_hashing": round(t_hashed - t0, 3),
@@ -183,7 +190,8 @@ def fit_candidates(
     if gbm:
         frames = [client.submit(oof_frame, b, chains, y_mean, key=f"oof-score-{run}-{i}")
                   for i, b in enumerate(blocks)]
-        del blocks
+        # The blocks and the models go once the frames are made: LightGBM needs neither.
+        del blocks, chains
         if progress is not None:
             progress.update("trees", 0, 1, "LightGBM on the out-of-fold text scores",
                             force=True)

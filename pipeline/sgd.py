@@ -50,7 +50,7 @@ MIN_EPOCHS, MAX_EPOCHS = 3, 40
 #: :func:`n_folds`): each fold model learns from all but one fold, so K folds cost
 #: K - 1 extra passes' worth of updates; on big data fewer do as well.
 N_FOLDS = 5
-N_FOLDS_LARGE = 3
+N_FOLDS_LARGE = 2
 LARGE_ROWS = 100_000
 
 #: The model fitted on every training row (the others leave one fold out).

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import engine_or_skip
-from pipeline.orchestration.runners import StepFailed, make_runner
+from pipeline.orchestration.runners import TAIL_LINES, StepFailed, make_runner
 
 pytestmark = pytest.mark.docker
 
@@ -208,7 +208,7 @@ def test_failure_raises_step_failed_with_the_last_lines(
     # header lines can fall in the tail), but the last line of either is always kept.
     assert "fail line 49" in message or "fail line 48" in message
     tail = message.split("last lines:\n", 1)[1].splitlines()
-    assert len(tail) == dr.TAIL_LINES < 52
+    assert len(tail) == TAIL_LINES < 52
     assert all(line.startswith(("fail line ", "step fail", "uid ")) for line in tail)
     assert containers_of(client, task_id) == []
 

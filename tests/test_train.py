@@ -49,7 +49,7 @@ def test_model_file_holds_spec_estimator_and_metadata(model_path, dataset_dir):
     assert meta["model"] == "sgd"
     assert meta["train"]["rows"] == len(read_split(dataset_dir, "train"))
     assert meta["train"]["epochs"] == n_epochs(meta["train"]["rows"])
-    assert set(meta["versions"]) >= {"python", "dask", "distributed", "scikit-learn", "dask-ml"}
+    assert set(meta["versions"]) >= {"python", "dask", "distributed", "scikit-learn", "lightgbm"}
     assert len(meta["data_fingerprint"]) == 16
     assert meta["valid_metrics"]["n"] == len(read_split(dataset_dir, "valid"))
 

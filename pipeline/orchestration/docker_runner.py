@@ -102,7 +102,7 @@ class _LineRelay(LineRelay):
     """A :class:`LineRelay` fed the raw bytes of a container's log."""
 
     def __init__(self, prefix: str, set_status: StatusCallback | None, interval: float) -> None:
-        super().__init__(prefix, set_status, interval)
+        super().__init__(prefix, set_status, interval, logger=log)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
 

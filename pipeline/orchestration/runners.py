@@ -79,11 +79,14 @@ class LineRelay:
     set_status : callable, optional
         Receives the status text (luigi's status message).
     interval : float, default 1.0
+    logger : logging.Logger, optional
+        Where the lines are logged (default: this module's).
     """
 
     def __init__(self, prefix: str, set_status: StatusCallback | None,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, logger: logging.Logger | None = None) -> None:
         self.prefix = prefix
+        self.log = logger or log
         self.set_status = set_status
         self.interval = interval
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -97,7 +100,7 @@ class LineRelay:
         if not text:
             return
         self.tail.append(text)
-        log.info("[%s] %s", self.prefix, text)
+        self.log.info("[%s] %s", self.prefix, text)
         if self.set_status is None:
             return
         is_progress = parse_line(text) is not None

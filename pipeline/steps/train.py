@@ -41,7 +41,7 @@ MODEL_KINDS = ("auto", "sgd", "lightgbm")
 VALID_SCORE_ROWS = 20_000
 
 #: Libraries whose versions are recorded in the model file.
-VERSIONED = ("dask", "distributed", "dask-ml", "scikit-learn", "lightgbm", "numpy", "pandas",
+VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
              "pyarrow")
 
 
