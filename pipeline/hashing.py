@@ -1,0 +1,796 @@
+"""Compiled feature hashing: the matrix of :meth:`FeatureSpec.transform`, bit for bit, faster.
+
+scikit-learn's ``HashingVectorizer`` spends almost all of its time building a Python
+string per word, bigram and character 4-gram.  Here the lower-cased texts of a
+partition become one array of code points, and numba kernels find the tokens, write
+their UTF-8 bytes to a scratch buffer, hash them with the same signed
+MurmurHash3_x86_32 (seed 0) and count them per row into CSR.  Categories and bins
+have few distinct values per partition, so each distinct token is built and hashed
+once and the rows' codes (from ``pandas.factorize``) are mapped to its column.
+
+What is not hashing is left to the same library calls as in
+:meth:`pipeline.features.FeatureSpec.transform` (scikit-learn's ``normalize``, the
+block weights, ``scipy.sparse.hstack``), so the result is identical, not merely close.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numba import njit
+from sklearn.preprocessing import normalize
+
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words, numeric_frame
+from pipeline.schema import CATEGORY_COLUMNS
+
+#: Class bit of a code point that ``re``'s ``\w`` matches (the token pattern's characters).
+WORD = 1
+#: Class bit of a code point that :meth:`str.split` splits on.
+SPACE = 2
+
+_MASK = np.uint64(0xFFFFFFFF)
+_C1 = np.uint64(0xCC9E2D51)
+_C2 = np.uint64(0x1B873593)
+_C3 = np.uint64(0xE6546B64)
+_F1 = np.uint64(0x85EBCA6B)
+_F2 = np.uint64(0xC2B2AE35)
+_FIVE = np.uint64(5)
+_S8, _S13, _S15, _S16, _S17, _S19, _S24 = (np.uint64(s) for s in (8, 13, 15, 16, 17, 19, 24))
+
+
+@functools.cache
+def char_classes() -> np.ndarray:
+    r""":data:`WORD` and :data:`SPACE` bits of every code point, from Python's own rules.
+
+    ``\w`` is found with the same ``re`` engine as scikit-learn's token pattern and
+    ``\s`` is ``re``'s whitespace, the characters :meth:`str.split` splits on.
+    Built once per process.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        Indexed by code point (``0x110000`` entries), read-only.
+    """
+    every = np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    classes = np.zeros(len(every), dtype=np.uint8)
+    for bit, pattern in ((WORD, r"(?u)\w"), (SPACE, r"(?u)\s")):
+        at = np.fromiter((m.start() for m in re.finditer(pattern, every)), dtype=np.int64)
+        classes[at] |= bit
+    classes.flags.writeable = False
+    return classes
+
+
+def _document(doc: object) -> object:
+    # scikit-learn's ``decode`` for ``input="content"``: bytes are UTF-8, NaN is refused.
+    if isinstance(doc, bytes):
+        return doc.decode("utf-8", "strict")
+    if doc is np.nan:
+        raise ValueError("np.nan is an invalid document, expected byte or unicode string.")
+    return doc
+
+
+def _code_points(texts: Iterable) -> tuple[np.ndarray, np.ndarray, bool]:
+    # code_points, and whether every text was a str (not bytes nor a str subclass).
+    docs = list(texts)
+    plain = all(type(d) is str for d in docs)
+    if not plain:
+        docs = [_document(d) for d in docs]
+    lowered = [d.lower() for d in docs]
+    starts = np.zeros(len(lowered) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered)),
+              out=starts[1:])
+    joined = "".join(lowered).encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(joined, dtype=np.uint32), starts, plain
+
+
+def code_points(texts: Iterable) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-case texts as one array of code points, with each text's start.
+
+    Lower-casing is Python's :meth:`str.lower` (full Unicode mapping, as scikit-learn
+    does it); documents are decoded as scikit-learn decodes them first.
+
+    Parameters
+    ----------
+    texts : iterable of str or bytes
+
+    Returns
+    -------
+    cps : numpy.ndarray of uint32
+        Code points of all texts, one after the other (lone surrogates kept).
+    starts : numpy.ndarray of int64
+        ``len(texts) + 1`` offsets: text ``i`` is ``cps[starts[i]:starts[i + 1]]``.
+    """
+    cps, starts, _ = _code_points(texts)
+    return cps, starts
+
+
+@njit(cache=True, nogil=True)
+def _murmur3(buf, start, stop):
+    """MurmurHash3_x86_32, seed 0, of ``buf[start:stop]``, unsigned, in a uint64."""
+    h = np.uint64(0)
+    length = stop - start
+    end = start + (length // 4) * 4
+    i = start
+    while i < end:
+        k = (np.uint64(buf[i]) | (np.uint64(buf[i + 1]) << _S8)
+             | (np.uint64(buf[i + 2]) << _S16) | (np.uint64(buf[i + 3]) << _S24))
+        k = (k * _C1) & _MASK
+        k = ((k << _S15) | (k >> _S17)) & _MASK
+        k = (k * _C2) & _MASK
+        h ^= k
+        h = ((h << _S13) | (h >> _S19)) & _MASK
+        h = (h * _FIVE + _C3) & _MASK
+        i += 4
+    tail = length & 3
+    if tail:
+        k = np.uint64(0)
+        if tail == 3:
+            k ^= np.uint64(buf[i + 2]) << _S16
+        if tail >= 2:
+            k ^= np.uint64(buf[i + 1]) << _S8
+        k ^= np.uint64(buf[i])
+        k = (k * _C1) & _MASK
+        k = ((k << _S15) | (k >> _S17)) & _MASK
+        k = (k * _C2) & _MASK
+        h ^= k
+    h ^= np.uint64(length)
+    h ^= h >> _S16
+    h = (h * _F1) & _MASK
+    h ^= h >> _S13
+    h = (h * _F2) & _MASK
+    h ^= h >> _S16
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _column(h, n_features, mask):
+    """FeatureHasher's column of an unsigned 32-bit hash: ``abs`` of it as int32, mod n.
+
+    ``mask`` is ``n_features - 1`` when that is a power of two (then ``&`` is ``%``),
+    else -1.
+    """
+    signed = np.int64(h)
+    if signed >= 2147483648:
+        signed -= 4294967296
+    if signed == -2147483648:
+        return (2147483647 - (n_features - 1)) % n_features
+    if mask >= 0:
+        return abs(signed) & mask
+    return abs(signed) % n_features
+
+
+@njit(cache=True, nogil=True)
+def _put_utf8(c, buf, pos):
+    """Write code point ``c`` as UTF-8 at ``buf[pos]``; return the position after it."""
+    if c < 0x80:
+        buf[pos] = c
+        return pos + 1
+    if c < 0x800:
+        buf[pos] = 0xC0 | (c >> 6)
+        buf[pos + 1] = 0x80 | (c & 0x3F)
+        return pos + 2
+    if c < 0x10000:
+        buf[pos] = 0xE0 | (c >> 12)
+        buf[pos + 1] = 0x80 | ((c >> 6) & 0x3F)
+        buf[pos + 2] = 0x80 | (c & 0x3F)
+        return pos + 3
+    buf[pos] = 0xF0 | (c >> 18)
+    buf[pos + 1] = 0x80 | ((c >> 12) & 0x3F)
+    buf[pos + 2] = 0x80 | ((c >> 6) & 0x3F)
+    buf[pos + 3] = 0x80 | (c & 0x3F)
+    return pos + 4
+
+
+@njit(cache=True, nogil=True)
+def _sort_row(cols, m, spare, counts, passes, bits):
+    """Sort ``cols[:m]`` (non-negative); return the array that holds the sorted values.
+
+    Insertion sort for short rows, else a least-significant-digit radix sort of
+    ``passes`` digits of ``bits`` bits, ping-ponging between ``cols`` and ``spare``:
+    several times quicker than ``numpy.sort`` on rows of a few hundred hashes.
+    """
+    if m <= 32:
+        for i in range(1, m):
+            x = cols[i]
+            j = i - 1
+            while j >= 0 and cols[j] > x:
+                cols[j + 1] = cols[j]
+                j -= 1
+            cols[j + 1] = x
+        return cols
+    size = 1 << bits
+    digit = size - 1
+    counts[: passes * size] = 0
+    for i in range(m):
+        v = cols[i]
+        for p in range(passes):
+            counts[p * size + ((v >> (bits * p)) & digit)] += 1
+    src = cols
+    dst = spare
+    for p in range(passes):
+        base = p * size
+        total = 0
+        for b in range(size):
+            c = counts[base + b]
+            counts[base + b] = total
+            total += c
+        shift = bits * p
+        for i in range(m):
+            v = src[i]
+            at = base + ((v >> shift) & digit)
+            dst[counts[at]] = v
+            counts[at] += 1
+        src, dst = dst, src
+    return src
+
+
+@njit(cache=True, nogil=True)
+def _emit_row(row, m, indices, data, nnz):
+    """Append each distinct column of the sorted ``row[:m]`` with its count; return the nnz.
+
+    The count is summed in float32, one 1.0 at a time, as scipy's ``sum_duplicates``
+    sums FeatureHasher's values.
+    """
+    if m == 0:
+        return nnz
+    one = np.float32(1.0)
+    prev = row[0]
+    count = one
+    for i in range(1, m):
+        c = row[i]
+        if c == prev:
+            count += one
+        else:
+            indices[nnz] = prev
+            data[nnz] = count
+            nnz += 1
+            prev = c
+            count = one
+    indices[nnz] = prev
+    data[nnz] = count
+    return nnz + 1
+
+
+@njit(cache=True, nogil=True)
+def _longest(starts):
+    longest = 0
+    for r in range(starts.size - 1):
+        longest = max(longest, starts[r + 1] - starts[r])
+    return longest
+
+
+@njit(cache=True, nogil=True)
+def _row_tools(n_features, longest):
+    """Power-of-two mask, radix digits and scratch of the rows of one kernel call."""
+    mask = n_features - 1 if n_features & (n_features - 1) == 0 else -1
+    key_bits = 1
+    while (n_features - 1) >> key_bits:
+        key_bits += 1
+    passes = (key_bits + 7) // 8
+    bits = (key_bits + passes - 1) // passes
+    spare = np.empty(longest + 2, dtype=np.int32)
+    counts = np.empty(passes << bits, dtype=np.int64)
+    return mask, passes, bits, spare, counts
+
+
+@njit(cache=True, nogil=True)
+def words_kernel(cps, starts, classes, n_features):
+    """Counts of the hashed words (runs of 2+ word characters) and bigrams of each text.
+
+    A bigram is the UTF-8 of both words with one space between them, so the words of
+    a row are written to the scratch buffer one space apart and each word and each
+    bigram is a slice of it.
+
+    Parameters
+    ----------
+    cps, starts : numpy.ndarray
+        From :func:`code_points`.
+    classes : numpy.ndarray of uint8
+        :func:`char_classes`.
+    n_features : int
+
+    Returns
+    -------
+    indptr : numpy.ndarray of int64
+    indices : numpy.ndarray of int32
+        Sorted within each row, each column once; ``indices[:indptr[-1]]`` are used.
+    data : numpy.ndarray of float32
+        The counts, likewise.
+    """
+    n = starts.size - 1
+    longest = _longest(starts)
+    mask, passes, bits, spare, counts = _row_tools(n_features, longest)
+    # Words need 2 characters and a separator, so a row of L code points has at most
+    # (L + 1) // 3 words and fewer than L + 1 words and bigrams.
+    bound = starts[n] + n
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indices = np.empty(bound, dtype=np.int32)
+    data = np.empty(bound, dtype=np.float32)
+    buf = np.empty(5 * longest + 8, dtype=np.uint8)
+    lo = np.empty(longest // 2 + 2, dtype=np.int64)
+    hi = np.empty(longest // 2 + 2, dtype=np.int64)
+    cols = np.empty(longest + 2, dtype=np.int32)
+    nnz = 0
+    for r in range(n):
+        stop = starts[r + 1]
+        j = starts[r]
+        words = 0
+        pos = 0
+        while j < stop:
+            if classes[cps[j]] & WORD:
+                k = j + 1
+                while k < stop and classes[cps[k]] & WORD:
+                    k += 1
+                if k - j >= 2:
+                    lo[words] = pos
+                    for q in range(j, k):
+                        pos = _put_utf8(cps[q], buf, pos)
+                    hi[words] = pos
+                    buf[pos] = 32
+                    pos += 1
+                    words += 1
+                j = k + 1  # cps[k] is not a word character
+            else:
+                j += 1
+        m = 0
+        for t in range(words):
+            cols[m] = _column(_murmur3(buf, lo[t], hi[t]), n_features, mask)
+            m += 1
+            if t:
+                cols[m] = _column(_murmur3(buf, lo[t - 1], hi[t]), n_features, mask)
+                m += 1
+        row = _sort_row(cols, m, spare, counts, passes, bits)
+        nnz = _emit_row(row, m, indices, data, nnz)
+        indptr[r + 1] = nnz
+    return indptr, indices, data
+
+
+@njit(cache=True, nogil=True)
+def char_wb4_kernel(cps, starts, classes, n_features):
+    """Counts of the hashed 4-grams of each whitespace-separated word padded by spaces.
+
+    Each padded word is written once as UTF-8 with the byte offset of each of its code
+    points, so each 4-gram is a slice of it.  A padded word of at most 4 code points is
+    one gram.  The words are counted on the way.
+
+    Parameters
+    ----------
+    cps, starts : numpy.ndarray
+        From :func:`code_points`.
+    classes : numpy.ndarray of uint8
+        :func:`char_classes`.
+    n_features : int
+
+    Returns
+    -------
+    indptr, indices, data : numpy.ndarray
+        As :func:`words_kernel`.
+    words : numpy.ndarray of float64
+        Whitespace-separated words per row.
+    bad_row : int
+        -1, or the first row with a lone surrogate in a word (which has no UTF-8),
+        when the other outputs are incomplete.
+    """
+    n = starts.size - 1
+    longest = _longest(starts)
+    mask, passes, bits, spare, counts = _row_tools(n_features, longest)
+    # A word of w code points gives max(1, w - 1) grams: at most L per row.
+    bound = starts[n] + 1
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indices = np.empty(bound, dtype=np.int32)
+    data = np.empty(bound, dtype=np.float32)
+    words = np.zeros(n, dtype=np.float64)
+    buf = np.empty(4 * longest + 2, dtype=np.uint8)
+    offsets = np.empty(longest + 3, dtype=np.int64)
+    cols = np.empty(longest + 2, dtype=np.int32)
+    nnz = 0
+    buf[0] = 32
+    offsets[0] = 0
+    for r in range(n):
+        stop = starts[r + 1]
+        j = starts[r]
+        m = 0
+        count = 0
+        while j < stop:
+            if classes[cps[j]] & SPACE:
+                j += 1
+                continue
+            count += 1
+            pos = 1
+            q = 1
+            k = j
+            while k < stop and not classes[cps[k]] & SPACE:
+                c = cps[k]
+                if 0xD800 <= c < 0xE000:
+                    return indptr, indices, data, words, r
+                offsets[q] = pos
+                pos = _put_utf8(c, buf, pos)
+                q += 1
+                k += 1
+            offsets[q] = pos
+            buf[pos] = 32
+            pos += 1
+            offsets[q + 1] = pos
+            padded = q + 1  # code points in " word "
+            if padded <= 4:
+                cols[m] = _column(_murmur3(buf, 0, pos), n_features, mask)
+                m += 1
+            else:
+                for i in range(padded - 3):
+                    cols[m] = _column(_murmur3(buf, offsets[i], offsets[i + 4]),
+                                      n_features, mask)
+                    m += 1
+            j = k
+        row = _sort_row(cols, m, spare, counts, passes, bits)
+        nnz = _emit_row(row, m, indices, data, nnz)
+        indptr[r + 1] = nnz
+        words[r] = count
+    return indptr, indices, data, words, -1
+
+
+def _counts_matrix(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                   n_features: int, norm: str | None, trim: bool) -> sp.csr_matrix:
+    nnz = int(indptr[-1])
+    indices, data = indices[:nnz], data[:nnz]
+    if trim:  # the kernels' outputs are sized for the worst case
+        indices, data = indices.copy(), data.copy()
+    # The constructor picks the index dtype as it does for FeatureHasher's arrays
+    # (int32 unless the matrix is too large for it).
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, n_features))
+    matrix.has_canonical_format = True
+    if norm is not None:
+        matrix = normalize(matrix, norm=norm, copy=False)
+    return matrix
+
+
+def _check_rows(starts: np.ndarray) -> None:
+    if starts.size <= 1:
+        raise ValueError("Cannot vectorize empty sequence.")
+
+
+def hash_words_code_points(cps: np.ndarray, starts: np.ndarray, n_features: int,
+                           norm: str | None = "l2", trim: bool = True) -> sp.csr_matrix:
+    """:func:`hash_words` of texts already turned into :func:`code_points`.
+
+    Parameters
+    ----------
+    cps, starts : numpy.ndarray
+        From :func:`code_points`.
+    n_features : int
+    norm : {"l2", None}, default "l2"
+    trim : bool, default True
+        Copy the matrix's arrays out of the kernel's worst-case-sized ones (False when
+        the matrix is short-lived, as in :func:`transform_fast`).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+    """
+    _check_rows(starts)
+    indptr, indices, data = words_kernel(cps, starts, char_classes(), n_features)
+    return _counts_matrix(indptr, indices, data, n_features, norm, trim)
+
+
+def hash_char_wb4_code_points(
+    cps: np.ndarray, starts: np.ndarray, n_features: int, norm: str | None = "l2",
+    trim: bool = True, with_words: bool = False,
+) -> sp.csr_matrix | tuple[sp.csr_matrix, np.ndarray]:
+    """:func:`hash_char_wb4` of texts already turned into :func:`code_points`.
+
+    Parameters
+    ----------
+    cps, starts : numpy.ndarray
+        From :func:`code_points`.
+    n_features : int
+    norm : {"l2", None}, default "l2"
+    trim : bool, default True
+        As for :func:`hash_words_code_points`.
+    with_words : bool, default False
+        Also return the whitespace-separated words of each text, counted on the way:
+        :func:`pipeline.features.description_words` of str texts (lower-casing maps
+        no character across the space / non-space divide).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Or ``(matrix, words)`` with ``with_words``, words as float64.
+
+    Raises
+    ------
+    UnicodeEncodeError
+        When a word holds a lone surrogate, as scikit-learn raises encoding its gram.
+    """
+    _check_rows(starts)
+    indptr, indices, data, words, bad = char_wb4_kernel(cps, starts, char_classes(),
+                                                        n_features)
+    if bad >= 0:
+        text = cps[starts[bad]:starts[bad + 1]].tobytes().decode("utf-32-le", "surrogatepass")
+        text.encode("utf-8")  # raises UnicodeEncodeError, as scikit-learn does
+        raise AssertionError("the kernel saw a lone surrogate where there is none")
+    matrix = _counts_matrix(indptr, indices, data, n_features, norm, trim)
+    return (matrix, words) if with_words else matrix
+
+
+def hash_words(texts: Iterable, n_features: int, norm: str | None = "l2") -> sp.csr_matrix:
+    r"""Hashed words and bigrams: ``HashingVectorizer(ngram_range=(1, 2))``'s matrix.
+
+    The same as ``HashingVectorizer(n_features=n_features, ngram_range=(1, 2),
+    alternate_sign=False, norm=norm, dtype=numpy.float32).transform(texts)``: words
+    are runs of two or more ``\w`` characters of the lower-cased text.
+
+    Parameters
+    ----------
+    texts : iterable of str or bytes
+        One document each (no missing values, as for scikit-learn).
+    n_features : int
+        Columns of the matrix.
+    norm : {"l2", None}, default "l2"
+        Row normalisation (scikit-learn's ``normalize``), or None for the counts.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(len(texts), n_features)``, float32.
+
+    Raises
+    ------
+    ValueError
+        When there are no texts (scikit-learn raises StopIteration).
+    """
+    cps, starts = code_points(texts)
+    return hash_words_code_points(cps, starts, n_features, norm)
+
+
+def hash_char_wb4(texts: Iterable, n_features: int, norm: str | None = "l2") -> sp.csr_matrix:
+    """Hashed character 4-grams within padded words: the ``char_4grams`` analyzer's matrix.
+
+    The same as ``HashingVectorizer(n_features=n_features,
+    analyzer=pipeline.features.char_4grams, alternate_sign=False, norm=norm,
+    dtype=numpy.float32).transform(texts)``.
+
+    Parameters
+    ----------
+    texts : iterable of str or bytes
+        One document each.
+    n_features : int
+        Columns of the matrix.
+    norm : {"l2", None}, default "l2"
+        Row normalisation, or None for the counts.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(len(texts), n_features)``, float32.
+
+    Raises
+    ------
+    ValueError
+        When there are no texts (scikit-learn raises StopIteration).
+    UnicodeEncodeError
+        When a word holds a lone surrogate, as with scikit-learn.
+    """
+    cps, starts = code_points(texts)
+    return hash_char_wb4_code_points(cps, starts, n_features, norm)
+
+
+@njit(cache=True, nogil=True)
+def tokens_kernel(buf, ends, n_features):
+    """FeatureHasher's column of each token, the tokens' UTF-8 one after another in ``buf``.
+
+    Parameters
+    ----------
+    buf : numpy.ndarray of uint8
+    ends : numpy.ndarray of int64
+        Where each token ends in ``buf``.
+    n_features : int
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    mask, _, _, _, _ = _row_tools(n_features, 0)
+    out = np.empty(ends.size, dtype=np.int64)
+    start = 0
+    for i in range(ends.size):
+        out[i] = _column(_murmur3(buf, start, ends[i]), n_features, mask)
+        start = ends[i]
+    return out
+
+
+def hash_tokens(tokens: list[str | None], n_features: int) -> np.ndarray:
+    """FeatureHasher's column of each token (-1 for None), hashed in one compiled call.
+
+    Parameters
+    ----------
+    tokens : list of str or None
+    n_features : int
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Raises
+    ------
+    UnicodeEncodeError
+        When a token holds a lone surrogate, as FeatureHasher raises.
+    """
+    encoded = [b"" if t is None else t.encode("utf-8") for t in tokens]
+    ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+    buf = np.frombuffer(b"".join(encoded) + b"\0", dtype=np.uint8)
+    columns = tokens_kernel(buf, ends, n_features)
+    columns[[i for i, t in enumerate(tokens) if t is None]] = -1
+    return columns
+
+
+def _token_matrix(cols: np.ndarray, n_features: int) -> sp.csr_matrix:
+    # Rows of token columns (-1: no token) to FeatureHasher's matrix: ones, then
+    # scipy's own sort and duplicate sum, as FeatureHasher does it.
+    present = cols >= 0
+    indptr = np.zeros(len(cols) + 1, dtype=np.int64)
+    np.cumsum(present.sum(axis=1), out=indptr[1:])
+    indices = cols[present].astype(np.int32)
+    data = np.ones(indices.size, dtype=np.float32)
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(len(cols), n_features))
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _hashed_codes(codes: np.ndarray, tokens: list[str | None], n_features: int) -> np.ndarray:
+    # Column of each row from its code into the distinct tokens (None: no token).
+    columns = np.append(hash_tokens(tokens, n_features), -1)
+    return columns[codes]  # code -1 picks the trailing -1
+
+
+def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
+    """Hashed ``column=value`` tokens, each distinct value hashed once.
+
+    The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
+    dtype=numpy.float32).transform(pipeline.features.category_tokens(df))``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with (some of) :data:`pipeline.schema.CATEGORY_COLUMNS`.
+    n_features : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(len(df), n_features)``, float32 counts.
+
+    Raises
+    ------
+    ValueError
+        When ``df`` has no rows (scikit-learn raises StopIteration).
+    """
+    if len(df) == 0:
+        raise ValueError("Cannot vectorize empty sequence.")
+    columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
+    cols = np.full((len(df), len(columns)), -1, dtype=np.int64)
+    for j, col in enumerate(columns):
+        # category_tokens keeps the values that are non-empty strings.
+        codes, uniques = pd.factorize(df[col])
+        uniques = np.asarray(uniques, dtype=object).tolist()  # quicker than Arrow's __iter__
+        tokens = [f"{col}={v}" if isinstance(v, str) and v else None for v in uniques]
+        cols[:, j] = _hashed_codes(codes, tokens, n_features)
+    return _token_matrix(cols, n_features)
+
+
+def hash_bins(df: pd.DataFrame, words: np.ndarray | None, n_features: int) -> sp.csr_matrix:
+    """Hashed band tokens, each distinct token hashed once.
+
+    The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
+    dtype=numpy.float32).transform(pipeline.features.bin_tokens(df, words))``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``price``, ``description`` and ``taster_name``.
+    words : numpy.ndarray or None
+        :func:`pipeline.features.description_words` of ``df``, or None to count them.
+    n_features : int
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``(len(df), n_features)``, float32 counts.
+
+    Raises
+    ------
+    ValueError
+        When ``df`` has no rows (scikit-learn raises StopIteration).
+    """
+    if len(df) == 0:
+        raise ValueError("Cannot vectorize empty sequence.")
+    # The bands exactly as bin_tokens computes them.
+    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
+    price_band = np.where(
+        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
+    ).astype(int)
+    if words is None:
+        words = description_words(df)
+    length_band = np.floor(np.log1p(words) * 4).astype(int)
+    tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
+    tasters = tasters.to_numpy()
+    if pd.api.types.infer_dtype(tasters, skipna=False) != "string":
+        # Values that compare equal may print differently (1, 1.0, True): tell them
+        # apart by their text, which is what the token holds.
+        tasters = np.array([f"{t}" for t in tasters], dtype=object)
+
+    p_values, p_codes = np.unique(price_band, return_inverse=True)
+    n_values, n_codes = np.unique(length_band, return_inverse=True)
+    t_codes, t_values = pd.factorize(tasters)
+    pair_values, pair_codes = np.unique(t_codes.astype(np.int64) * len(p_values) + p_codes,
+                                        return_inverse=True)
+    cols = np.empty((len(df), 3), dtype=np.int64)
+    cols[:, 0] = _hashed_codes(p_codes, [f"price_band={p}" for p in p_values], n_features)
+    cols[:, 1] = _hashed_codes(n_codes, [f"length_band={n}" for n in n_values], n_features)
+    cols[:, 2] = _hashed_codes(
+        pair_codes,
+        [f"taster_price={t_values[pair // len(p_values)]}|{p_values[pair % len(p_values)]}"
+         for pair in pair_values],
+        n_features,
+    )
+    return _token_matrix(cols, n_features)
+
+
+def transform_fast(spec: FeatureSpec, df: pd.DataFrame) -> sp.csr_matrix:
+    """:meth:`FeatureSpec.transform`, with the hashing compiled: the same matrix, exactly.
+
+    The description is lower-cased and converted once for its two blocks, and its words
+    (for the length band and the numeric block) are counted by the 4-gram kernel
+    instead of by :func:`pipeline.features.description_words`, which gives the same
+    counts.  The numeric block, the block weights and the stacking are transform's code.
+
+    Parameters
+    ----------
+    spec : pipeline.features.FeatureSpec
+    df : pandas.DataFrame
+        Cleaned rows.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Equal to ``spec.transform(df)``: same shape, indices, indptr and float32 data.
+
+    Raises
+    ------
+    ValueError
+        When ``df`` has no rows (``spec.transform`` raises StopIteration).
+    """
+    if len(df) == 0:
+        raise ValueError("Cannot vectorize empty sequence.")
+    cps, starts, plain = _code_points(df["description"].fillna("").to_numpy())
+    text = hash_words_code_points(cps, starts, spec.text_features, trim=False)
+    chars, words = hash_char_wb4_code_points(cps, starts, spec.char_features, trim=False,
+                                             with_words=True)
+    del cps, starts
+    if not plain:
+        # bytes or str subclasses: leave their word count to pandas, as transform does.
+        words = description_words(df)
+    title = hash_words_code_points(*code_points(df["title"].fillna("").to_numpy()),
+                                   spec.title_features, trim=False)
+    categories = hash_categories(df, spec.category_features)
+    bins = hash_bins(df, words, spec.bin_features)
+    # From here on, the very operations of FeatureSpec.transform.
+    numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
+    mean = np.asarray(spec.numeric_mean)
+    numeric = np.where(np.isnan(numeric), mean, numeric)
+    numeric = (numeric - mean) / np.asarray(spec.numeric_std) * spec.numeric_weight
+    return sp.hstack(
+        [
+            text,
+            chars * spec.char_weight,
+            title * spec.title_weight,
+            categories * spec.category_weight,
+            bins * spec.bin_weight,
+            sp.csr_matrix(numeric.astype(np.float32)),
+        ],
+        format="csr",
+        dtype=np.float32,
+    )
