@@ -1,12 +1,13 @@
-"""Micro-benchmark of feature hashing: scikit-learn (FeatureSpec.transform) vs pipeline.hashing.
+"""Micro-benchmark of feature hashing: FeatureSpec.transform against scikit-learn's way.
 
 Synthetic rows come from the project's generator, written as the CSV that
 ``generate`` writes and read back and cleaned as make-dataset does (every column
 a string, then ``clean_partition``); the real sample is read and cleaned the same
 way.  Each feature group is timed in microseconds per row, on one core, for the
-scikit-learn path (the body of :meth:`FeatureSpec.transform`, step by step) and for
-the compiled path (:func:`pipeline.hashing.transform_fast`, step by step), and the
-two matrices are checked to be identical.  The compiled kernels are loaded or
+scikit-learn path (:func:`benchmarks.sklearn_features.sklearn_transform`, the
+pipeline's features before they were compiled) and for the compiled path of
+:meth:`FeatureSpec.transform` (:mod:`pipeline.hashing`, step by step), and the two
+matrices are checked to be identical.  The compiled kernels are loaded or
 compiled before timing; their first-call cost is measured apart, in fresh
 processes with an empty and then a warm numba cache.
 
@@ -35,21 +36,12 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from sklearn.feature_extraction import FeatureHasher  # noqa: E402
-from sklearn.feature_extraction.text import HashingVectorizer  # noqa: E402
 
+from benchmarks.sklearn_features import sklearn_transform  # noqa: E402
 from pipeline import hashing  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
 from pipeline.csv_input import parse_block, read_header  # noqa: E402
-from pipeline.features import (  # noqa: E402
-    NUMERIC_FEATURES,
-    FeatureSpec,
-    bin_tokens,
-    category_tokens,
-    char_4grams,
-    description_words,
-    numeric_frame,
-)
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, numeric_frame  # noqa: E402
 from pipeline.steps.generate import generate_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +50,7 @@ SAMPLE = ROOT.parent / "shared" / "data" / "wine_reviews_sample.csv"
 GROUPS = ("description prep", "word count", "words+bigrams", "char 4-grams", "title",
           "categories", "bins", "numeric", "hstack")
 
-#: Run in a fresh interpreter: import, then the first and second transform_fast.
+#: Run in a fresh interpreter: import, then the first and second transform.
 COMPILE_PROBE = """
 import json, time
 t0 = time.perf_counter()
@@ -72,9 +64,9 @@ df = pd.DataFrame({"description": ["Ripe fruit, firm tannins.", "Crème brûlée
                    "variety": ["Rosé", "Red"], "taster_name": ["A B", None]})
 hashing.char_classes()
 t2 = time.perf_counter()
-hashing.transform_fast(FeatureSpec(), df)
+FeatureSpec().transform(df)
 t3 = time.perf_counter()
-hashing.transform_fast(FeatureSpec(), df)
+FeatureSpec().transform(df)
 t4 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "char_classes_s": t2 - t1,
                   "first_call_s": t3 - t2, "second_call_s": t4 - t3}))
@@ -140,17 +132,6 @@ class Laps:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def _text_hasher(n: int, analyzer="word") -> HashingVectorizer:
-    ngrams = {"ngram_range": (1, 2)} if analyzer == "word" else {}
-    return HashingVectorizer(n_features=n, analyzer=analyzer, alternate_sign=False,
-                             norm="l2", dtype=np.float32, **ngrams)
-
-
-def _token_hasher(n: int) -> FeatureHasher:
-    return FeatureHasher(n_features=n, input_type="string", alternate_sign=False,
-                         dtype=np.float32)
-
-
 def _numeric(spec: FeatureSpec, df: pd.DataFrame, words: np.ndarray) -> sp.csr_matrix:
     # FeatureSpec.transform's numeric block, the same on both paths.
     numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
@@ -164,34 +145,8 @@ def _stack(blocks: list) -> sp.csr_matrix:
     return sp.hstack(blocks, format="csr", dtype=np.float32)
 
 
-def sklearn_steps(spec: FeatureSpec, df: pd.DataFrame, lap: Laps) -> sp.csr_matrix:
-    """The body of FeatureSpec.transform, one timed step per feature group."""
-    with lap("description prep"):
-        descriptions = df["description"].fillna("").to_numpy()
-    with lap("word count"):
-        words = description_words(df)
-    with lap("words+bigrams"):
-        text = _text_hasher(spec.text_features).transform(descriptions)
-    with lap("char 4-grams"):
-        chars = _text_hasher(spec.char_features, char_4grams).transform(descriptions)
-        chars = chars * spec.char_weight
-    with lap("title"):
-        title = _text_hasher(spec.title_features).transform(df["title"].fillna("").to_numpy())
-        title = title * spec.title_weight
-    with lap("categories"):
-        categories = _token_hasher(spec.category_features).transform(category_tokens(df))
-        categories = categories * spec.category_weight
-    with lap("bins"):
-        bins = _token_hasher(spec.bin_features).transform(bin_tokens(df, words))
-        bins = bins * spec.bin_weight
-    with lap("numeric"):
-        numeric = _numeric(spec, df, words)
-    with lap("hstack"):
-        return _stack([text, chars, title, categories, bins, numeric])
-
-
 def fast_steps(spec: FeatureSpec, df: pd.DataFrame, lap: Laps) -> sp.csr_matrix:
-    """pipeline.hashing.transform_fast, one timed step per feature group."""
+    """FeatureSpec.transform's compiled hashing, one timed step per feature group."""
     with lap("description prep"):
         cps, starts = hashing.code_points(df["description"].fillna("").to_numpy())
     with lap("words+bigrams"):
@@ -234,7 +189,7 @@ def measure(df: pd.DataFrame, spec: FeatureSpec, repeat: int, sklearn_repeat: in
     expected = None
     for _ in range(sklearn_repeat):
         lap = Laps()
-        expected = sklearn_steps(spec, df, lap)
+        expected = sklearn_transform(spec, df, lap)
         runs["sklearn"].append(lap.seconds)
     got = None
     for _ in range(repeat):
@@ -247,23 +202,17 @@ def measure(df: pd.DataFrame, spec: FeatureSpec, repeat: int, sklearn_repeat: in
     whole = []
     for _ in range(repeat):
         start = time.perf_counter()
-        got = hashing.transform_fast(spec, df)
+        got = spec.transform(df)
         whole.append(time.perf_counter() - start)
     result["whole"]["fast_us"] = round(min(whole) / rows * 1e6, 2)
     result["whole"]["fast_runs_s"] = [round(s, 4) for s in whole]
-    result["equal_transform_fast"] = same_csr(got, expected)
+    result["equal_transform"] = same_csr(got, expected)
     del got, expected
     if whole_sklearn:
         start = time.perf_counter()
-        reference = spec.transform(df)
+        sklearn_transform(spec, df)
         seconds = time.perf_counter() - start
         result["whole"]["sklearn_us"] = round(seconds / rows * 1e6, 2)
-        result["equal_transform"] = same_csr(hashing.transform_fast(spec, df), reference)
-        del reference
-    else:  # the step-by-step replica of transform is checked on a slice
-        head = df.iloc[: min(rows, 2000)]
-        result["equal_transform"] = same_csr(hashing.transform_fast(spec, head),
-                                             spec.transform(head))
     for side, side_runs in runs.items():
         for name in GROUPS:
             if name not in side_runs[0]:
@@ -278,7 +227,7 @@ def measure(df: pd.DataFrame, spec: FeatureSpec, repeat: int, sklearn_repeat: in
 
 
 def compile_times() -> dict:
-    """First transform_fast in fresh processes: empty numba cache, then warm cache."""
+    """First transform in fresh processes: empty numba cache, then warm cache."""
     out = {}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
@@ -322,7 +271,7 @@ def markdown(report: dict) -> str:
               f"commit {m.get('git_commit', '?')[:10]}"
               + (" (with uncommitted changes)" if m.get("uncommitted_changes") else "")]
     if report.get("compile"):
-        lines += ["", "| first transform_fast in a fresh process | import s | char table s "
+        lines += ["", "| first transform in a fresh process | import s | char table s "
                   "| first call s | second call s |", "|---|---:|---:|---:|---:|"]
         for name, c in report["compile"].items():
             lines.append(f"| {name.replace('_', ' ')} | {c['import_s']:.2f} | "
@@ -366,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sklearn-repeat", type=int, default=1,
                         help="runs of the scikit-learn path")
     parser.add_argument("--whole-sklearn", action="store_true",
-                        help="also time spec.transform whole on the synthetic rows (the "
-                             "sample always is)")
+                        help="also time the scikit-learn transform whole on the synthetic "
+                             "rows (the sample always is)")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the fresh-process compile measurement")
     parser.add_argument("--only-compile", action="store_true",
@@ -382,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(report, args.out)
     spec = FeatureSpec()
     # Load (or compile) the kernels and the character table before any timing.
-    warm = hashing.transform_fast(spec, cleaned_from_csv(args.sample).iloc[:50]
-                                  if args.sample.is_file() else synthetic(50, args.seed))
+    warm = spec.transform(cleaned_from_csv(args.sample).iloc[:50]
+                          if args.sample.is_file() else synthetic(50, args.seed))
     del warm
     start = time.perf_counter()
     df = synthetic(args.rows, args.seed)
@@ -404,7 +353,7 @@ def _finish(report: dict, out: Path | None) -> int:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
-    ok = all(d["equal_stepwise"] and d["equal_transform_fast"] and d["equal_transform"]
+    ok = all(d["equal_stepwise"] and d["equal_transform"]
              for d in report["datasets"].values())
     return 0 if ok else 1
 

@@ -313,7 +313,7 @@ _SHORT_WORD = r"(?s)(?=( [^ ] ))"
 
 
 def _char_4grams(text: Column) -> Column:
-    """:func:`pipeline.features.char_4grams` in Spark SQL: the 4-grams of each `` word ``.
+    """:func:`benchmarks.sklearn_features.char_4grams` in Spark SQL: each `` word ``'s 4-grams.
 
     The text is tidied already (words set apart by single spaces), so doubling the
     spaces and padding the ends pads every word by a space of its own; two regular

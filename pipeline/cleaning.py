@@ -7,10 +7,14 @@ cannot be used.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
+import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.csv_input import PARSE_ERROR, UNDECODABLE
 from pipeline.schema import (
@@ -94,6 +98,52 @@ def split_bucket(description: pd.Series) -> np.ndarray:
     return out
 
 
+@functools.cache
+def _untidy() -> str:
+    # RE2 pattern of text that " ".join(v.split()) changes: whitespace other than a
+    # single space between words (Python's isspace characters).
+    spaces = (chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and c != 32)
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in spaces) + "]|  |^ | $"
+
+
+def _squash_each(s: pd.Series) -> pd.Series:
+    return s.map(lambda v: " ".join(v.split()) or None if isinstance(v, str) else None)
+
+
+def squash_whitespace(s: pd.Series) -> pd.Series:
+    """Each text's words joined by single spaces, ``" ".join(v.split())``; else missing.
+
+    Most texts are tidy already: an Arrow regular expression finds the ones the
+    expression would change, and only those go through it, which gives the same
+    strings at a fraction of the cost.  Columns holding other values than text take
+    the expression row by row.
+
+    Parameters
+    ----------
+    s : pandas.Series
+        Raw text column.
+
+    Returns
+    -------
+    pandas.Series
+        ``string`` dtype; missing where ``s`` is missing, not text, or only whitespace.
+    """
+    values = s.to_numpy(dtype=object, na_value=None)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return _squash_each(s).astype("string")
+    text = pa.array(values, type=pa.large_string())
+    untidy = pc.match_substring_regex(text, _untidy()).fill_null(False)
+    rows = np.flatnonzero(untidy.to_numpy(zero_copy_only=False))
+    if rows.size:
+        values = values.copy()
+        values[rows] = [" ".join(values[i].split()) for i in rows]
+        text = pa.array(values, type=pa.large_string())
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text)
+    out = text.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow"))
+    out.index = s.index
+    return out
+
+
 def clean_partition(raw: pd.DataFrame, require_points: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Type and tidy one partition of raw CSV rows; set aside those that cannot be used.
 
@@ -131,11 +181,7 @@ def clean_partition(raw: pd.DataFrame, require_points: bool) -> tuple[pd.DataFra
         # Keep the first reason found per row.
         reason[mask & (reason == "")] = why
 
-    strings = {}
-    for col in STRING_COLUMNS:
-        s = df[col].astype("object").where(df[col].notna(), None)
-        s = s.map(lambda v: " ".join(v.split()) if isinstance(v, str) else None)
-        strings[col] = s.where(s != "", None)
+    strings = {col: squash_whitespace(df[col]) for col in STRING_COLUMNS}
 
     if parse_error is not None:
         unparsed = parse_error.fillna("") != ""

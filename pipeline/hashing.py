@@ -1,16 +1,16 @@
-"""Compiled feature hashing: the matrix of :meth:`FeatureSpec.transform`, bit for bit, faster.
+"""Compiled feature hashing: the kernels behind :meth:`pipeline.features.FeatureSpec.transform`.
 
 scikit-learn's ``HashingVectorizer`` spends almost all of its time building a Python
 string per word, bigram and character 4-gram.  Here the lower-cased texts of a
 partition become one array of code points, and numba kernels find the tokens, write
-their UTF-8 bytes to a scratch buffer, hash them with the same signed
+their UTF-8 bytes to a scratch buffer, hash them with scikit-learn's signed
 MurmurHash3_x86_32 (seed 0) and count them per row into CSR.  Categories and bins
 have few distinct values per partition, so each distinct token is built and hashed
 once and the rows' codes (from ``pandas.factorize``) are mapped to its column.
 
-What is not hashing is left to the same library calls as in
-:meth:`pipeline.features.FeatureSpec.transform` (scikit-learn's ``normalize``, the
-block weights, ``scipy.sparse.hstack``), so the result is identical, not merely close.
+The matrices equal scikit-learn's bit for bit (the tests compare them with
+:mod:`benchmarks.sklearn_features`, the same features built the scikit-learn way),
+so a model trained on either scores the same.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import scipy.sparse as sp
 from numba import njit
 from sklearn.preprocessing import normalize
 
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words, numeric_frame
 from pipeline.schema import CATEGORY_COLUMNS
 
 #: Class bit of a code point that ``re``'s ``\w`` matches (the token pattern's characters).
@@ -465,7 +464,7 @@ def hash_words_code_points(cps: np.ndarray, starts: np.ndarray, n_features: int,
     norm : {"l2", None}, default "l2"
     trim : bool, default True
         Copy the matrix's arrays out of the kernel's worst-case-sized ones (False when
-        the matrix is short-lived, as in :func:`transform_fast`).
+        the matrix is short-lived, as in :meth:`pipeline.features.FeatureSpec.transform`).
 
     Returns
     -------
@@ -516,6 +515,32 @@ def hash_char_wb4_code_points(
     return (matrix, words) if with_words else matrix
 
 
+def hash_description(texts: Iterable, text_features: int, char_features: int
+                     ) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray | None]:
+    """Both description blocks from one lower-casing: words+bigrams and char 4-grams.
+
+    Parameters
+    ----------
+    texts : iterable of str or bytes
+        One description each.
+    text_features, char_features : int
+        Columns of the two blocks.
+
+    Returns
+    -------
+    text, chars : scipy.sparse.csr_matrix
+        As :func:`hash_words` and :func:`hash_char_wb4` (l2-normalised).
+    words : numpy.ndarray or None
+        Whitespace-separated words per text, counted on the way; None when some text
+        is bytes or a str subclass, whose count is left to the caller.
+    """
+    cps, starts, plain = _code_points(texts)
+    text = hash_words_code_points(cps, starts, text_features, trim=False)
+    chars, words = hash_char_wb4_code_points(cps, starts, char_features, trim=False,
+                                             with_words=True)
+    return text, chars, (words if plain else None)
+
+
 def hash_words(texts: Iterable, n_features: int, norm: str | None = "l2") -> sp.csr_matrix:
     r"""Hashed words and bigrams: ``HashingVectorizer(ngram_range=(1, 2))``'s matrix.
 
@@ -550,7 +575,7 @@ def hash_char_wb4(texts: Iterable, n_features: int, norm: str | None = "l2") -> 
     """Hashed character 4-grams within padded words: the ``char_4grams`` analyzer's matrix.
 
     The same as ``HashingVectorizer(n_features=n_features,
-    analyzer=pipeline.features.char_4grams, alternate_sign=False, norm=norm,
+    analyzer=benchmarks.sklearn_features.char_4grams, alternate_sign=False, norm=norm,
     dtype=numpy.float32).transform(texts)``.
 
     Parameters
@@ -650,7 +675,7 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     """Hashed ``column=value`` tokens, each distinct value hashed once.
 
     The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
-    dtype=numpy.float32).transform(pipeline.features.category_tokens(df))``.
+    dtype=numpy.float32).transform(benchmarks.sklearn_features.category_tokens(df))``.
 
     Parameters
     ----------
@@ -673,7 +698,7 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
     cols = np.full((len(df), len(columns)), -1, dtype=np.int64)
     for j, col in enumerate(columns):
-        # category_tokens keeps the values that are non-empty strings.
+        # sklearn_features.category_tokens keeps the values that are non-empty strings.
         codes, uniques = pd.factorize(df[col])
         uniques = np.asarray(uniques, dtype=object).tolist()  # quicker than Arrow's __iter__
         tokens = [f"{col}={v}" if isinstance(v, str) and v else None for v in uniques]
@@ -681,18 +706,18 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     return _token_matrix(cols, n_features)
 
 
-def hash_bins(df: pd.DataFrame, words: np.ndarray | None, n_features: int) -> sp.csr_matrix:
+def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_matrix:
     """Hashed band tokens, each distinct token hashed once.
 
     The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
-    dtype=numpy.float32).transform(pipeline.features.bin_tokens(df, words))``.
+    dtype=numpy.float32).transform(benchmarks.sklearn_features.bin_tokens(df, words))``.
 
     Parameters
     ----------
     df : pandas.DataFrame
         Rows with ``price``, ``description`` and ``taster_name``.
-    words : numpy.ndarray or None
-        :func:`pipeline.features.description_words` of ``df``, or None to count them.
+    words : numpy.ndarray
+        Words per description (:func:`pipeline.features.description_words`).
     n_features : int
 
     Returns
@@ -707,13 +732,11 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray | None, n_features: int) -> sp
     """
     if len(df) == 0:
         raise ValueError("Cannot vectorize empty sequence.")
-    # The bands exactly as bin_tokens computes them.
+    # The bands exactly as benchmarks.sklearn_features.bin_tokens computes them.
     price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
     price_band = np.where(
         np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
     ).astype(int)
-    if words is None:
-        words = description_words(df)
     length_band = np.floor(np.log1p(words) * 4).astype(int)
     tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
     tasters = tasters.to_numpy()
@@ -739,58 +762,15 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray | None, n_features: int) -> sp
     return _token_matrix(cols, n_features)
 
 
-def transform_fast(spec: FeatureSpec, df: pd.DataFrame) -> sp.csr_matrix:
-    """:meth:`FeatureSpec.transform`, with the hashing compiled: the same matrix, exactly.
+def compile_kernels() -> None:
+    """Compile every kernel once, so numba's on-disk cache holds them.
 
-    The description is lower-cased and converted once for its two blocks, and its words
-    (for the length band and the numeric block) are counted by the 4-gram kernel
-    instead of by :func:`pipeline.features.description_words`, which gives the same
-    counts.  The numeric block, the block weights and the stacking are transform's code.
-
-    Parameters
-    ----------
-    spec : pipeline.features.FeatureSpec
-    df : pandas.DataFrame
-        Cleaned rows.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        Equal to ``spec.transform(df)``: same shape, indices, indptr and float32 data.
-
-    Raises
-    ------
-    ValueError
-        When ``df`` has no rows (``spec.transform`` raises StopIteration).
+    A process with a warm cache loads the kernels in well under a second instead of
+    compiling them; the images call this at build time (``NUMBA_CACHE_DIR``).
     """
-    if len(df) == 0:
-        raise ValueError("Cannot vectorize empty sequence.")
-    cps, starts, plain = _code_points(df["description"].fillna("").to_numpy())
-    text = hash_words_code_points(cps, starts, spec.text_features, trim=False)
-    chars, words = hash_char_wb4_code_points(cps, starts, spec.char_features, trim=False,
-                                             with_words=True)
-    del cps, starts
-    if not plain:
-        # bytes or str subclasses: leave their word count to pandas, as transform does.
-        words = description_words(df)
-    title = hash_words_code_points(*code_points(df["title"].fillna("").to_numpy()),
-                                   spec.title_features, trim=False)
-    categories = hash_categories(df, spec.category_features)
-    bins = hash_bins(df, words, spec.bin_features)
-    # From here on, the very operations of FeatureSpec.transform.
-    numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
-    mean = np.asarray(spec.numeric_mean)
-    numeric = np.where(np.isnan(numeric), mean, numeric)
-    numeric = (numeric - mean) / np.asarray(spec.numeric_std) * spec.numeric_weight
-    return sp.hstack(
-        [
-            text,
-            chars * spec.char_weight,
-            title * spec.title_weight,
-            categories * spec.category_weight,
-            bins * spec.bin_weight,
-            sp.csr_matrix(numeric.astype(np.float32)),
-        ],
-        format="csr",
-        dtype=np.float32,
-    )
+    frame = pd.DataFrame({col: ["a b"] for col in CATEGORY_COLUMNS})
+    frame["price"], frame["taster_name"] = [1.0], ["a"]
+    hash_description(["Ripe fruit, firm tannins."], 2**10, 2**10)
+    hash_words(["a b"], 2**10)
+    hash_categories(frame, 2**10)
+    hash_bins(frame, np.array([2.0]), 2**10)

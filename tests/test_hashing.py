@@ -13,18 +13,17 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
+from benchmarks.sklearn_features import (
+    bin_tokens,
+    category_tokens,
+    char_4grams,
+    sklearn_transform,
+)
 from conftest import ROOT
 from pipeline import hashing
 from pipeline.cleaning import clean_partition, parse_vintage
 from pipeline.csv_input import parse_block, read_header
-from pipeline.features import (
-    NUMERIC_FEATURES,
-    FeatureSpec,
-    bin_tokens,
-    category_tokens,
-    char_4grams,
-    description_words,
-)
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words
 from pipeline.schema import CATEGORY_COLUMNS
 
 # Texts that stress tokenising, lower-casing, whitespace and UTF-8.
@@ -282,8 +281,6 @@ def test_categories_and_bins(tricky_frame, dtype):
         words = description_words(df)
         assert_same_csr(hashing.hash_bins(df, words, n_features),
                         sklearn_tokens(bin_tokens(df, words), n_features))
-        assert_same_csr(hashing.hash_bins(df, None, n_features),
-                        sklearn_tokens(bin_tokens(df), n_features))
 
 
 def test_categories_of_odd_values():
@@ -294,7 +291,8 @@ def test_categories_of_odd_values():
     df = df.drop(columns=["region_2"])
     assert_same_csr(hashing.hash_categories(df, 2**18),
                     sklearn_tokens(category_tokens(df), 2**18))
-    assert_same_csr(hashing.hash_bins(df, None, 2**16), sklearn_tokens(bin_tokens(df), 2**16))
+    assert_same_csr(hashing.hash_bins(df, description_words(df), 2**16),
+                    sklearn_tokens(bin_tokens(df), 2**16))
 
 
 def test_hash_tokens_is_featurehasher():
@@ -328,18 +326,17 @@ def spec_variants() -> list[FeatureSpec]:
 
 
 @pytest.mark.parametrize("spec", spec_variants(), ids=["default", "scaled", "odd"])
-def test_transform_fast_on_the_sample(sample_clean, spec):
-    expected = spec.transform(sample_clean)
-    got = hashing.transform_fast(spec, sample_clean)
+def test_transform_on_the_sample(sample_clean, spec):
+    expected = sklearn_transform(spec, sample_clean)
+    got = spec.transform(sample_clean)
     assert got.shape == (len(sample_clean), spec.n_features)
     assert got.nnz > 100 * len(sample_clean)
     assert_same_csr(got, expected)
 
 
-def test_transform_fast_on_the_sample_as_pandas_reads_it(sample_read_csv):
+def test_transform_on_the_sample_as_pandas_reads_it(sample_read_csv):
     spec = spec_variants()[1]
-    assert_same_csr(hashing.transform_fast(spec, sample_read_csv),
-                    spec.transform(sample_read_csv))
+    assert_same_csr(spec.transform(sample_read_csv), sklearn_transform(spec, sample_read_csv))
 
 
 def test_blocks_on_the_sample(sample_clean):
@@ -351,44 +348,44 @@ def test_blocks_on_the_sample(sample_clean):
     assert_same_csr(hashing.hash_words(titles, 2**18), sklearn_words(titles, 2**18))
     assert_same_csr(hashing.hash_categories(sample_clean, 2**18),
                     sklearn_tokens(category_tokens(sample_clean), 2**18))
-    assert_same_csr(hashing.hash_bins(sample_clean, None, 2**16),
+    assert_same_csr(hashing.hash_bins(sample_clean, description_words(sample_clean), 2**16),
                     sklearn_tokens(bin_tokens(sample_clean), 2**16))
 
 
 @pytest.mark.parametrize("dtype", ["string", "object"])
 @pytest.mark.parametrize("spec", spec_variants(), ids=["default", "scaled", "odd"])
-def test_transform_fast_on_tricky_rows(tricky_frame, dtype, spec):
+def test_transform_on_tricky_rows(tricky_frame, dtype, spec):
     df = tricky_frame.copy()
     strings = ["description", "title", *CATEGORY_COLUMNS]
     df[strings] = df[strings].astype(dtype)
     assert df["description"].isna().sum() == 1
-    assert_same_csr(hashing.transform_fast(spec, df), spec.transform(df))
+    assert_same_csr(spec.transform(df), sklearn_transform(spec, df))
 
 
-def test_transform_fast_with_a_big_description(big_description):
+def test_transform_with_a_big_description(big_description):
     df = frame(["first", big_description, "last one", ""], seed=3)
     spec = spec_variants()[1]
-    assert_same_csr(hashing.transform_fast(spec, df), spec.transform(df))
+    assert_same_csr(spec.transform(df), sklearn_transform(spec, df))
 
 
-def test_transform_fast_with_a_surrogate():
+def test_transform_with_a_surrogate():
     spec = FeatureSpec()
     # Object columns: Arrow strings cannot hold a lone surrogate at all.
     in_title = frame(["fine text", "more"], titles=["bad \udc80 title", "ok"], dtype="object")
-    assert_same_csr(hashing.transform_fast(spec, in_title), spec.transform(in_title))
+    assert_same_csr(spec.transform(in_title), sklearn_transform(spec, in_title))
     in_text = frame(["bad\udc80 text", "more"], dtype="object")
     with pytest.raises(UnicodeEncodeError):
-        spec.transform(in_text)
+        sklearn_transform(spec, in_text)
     with pytest.raises(UnicodeEncodeError):
-        hashing.transform_fast(spec, in_text)
+        spec.transform(in_text)
 
 
-def test_transform_fast_of_no_rows():
+def test_transform_of_no_rows():
     empty = frame(["x"]).iloc[:0]
     with pytest.raises(StopIteration):
-        FeatureSpec().transform(empty)
+        sklearn_transform(FeatureSpec(), empty)
     with pytest.raises(ValueError, match="empty"):
-        hashing.transform_fast(FeatureSpec(), empty)
+        FeatureSpec().transform(empty)
 
 
 def test_module_imports_no_dask():

@@ -187,7 +187,7 @@ def test_cached_char_grams_equal_scikit_learns(sample_csv):
     import pandas as pd
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from pipeline.features import char_4grams
+    from benchmarks.sklearn_features import char_4grams
 
     texts = pd.read_csv(sample_csv)["description"].head(500).tolist() + ["a", "Ab  cd\tÉté"]
     ours = HashingVectorizer(analyzer=char_4grams, alternate_sign=False).transform(texts)
