@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import click
 
@@ -286,6 +287,47 @@ def cross_validate(dataset_dir: str, out_json: str, folds: int, seed: int, sgd_o
                    f"R² {entry['r2_mean']:.3f} ± {entry['r2_ci95']:.3f}")
 
 
+#: Inventory files a folder given to ``run --inventory`` contributes.
+INVENTORY_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".zip")
+
+
+def inventory_files(paths: tuple[str, ...]) -> list[str]:
+    """The inventory files named by ``--inventory``: files as given, folders' CSVs sorted.
+
+    Parameters
+    ----------
+    paths : tuple of str
+        Files or folders.
+
+    Returns
+    -------
+    list of str
+        Absolute paths.
+
+    Raises
+    ------
+    click.BadParameter
+        A path that does not exist, or a folder without any CSV.
+    """
+    files: list[str] = []
+    for given in paths:
+        path = Path(given).absolute()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.name.lower().endswith(INVENTORY_SUFFIXES))
+            if not found:
+                raise click.BadParameter(f"{given}: a folder without any CSV "
+                                         f"({', '.join(INVENTORY_SUFFIXES)})",
+                                         param_hint="--inventory")
+            files += [str(p) for p in found]
+        elif path.is_file():
+            files.append(str(path))
+        else:
+            raise click.BadParameter(f"{given}: no such file or folder",
+                                     param_hint="--inventory")
+    return list(dict.fromkeys(files))
+
+
 @cli.command()
 @click.option("--source", default=None,
               help="http(s) URL, local CSV path or synthetic:N[:SEED] "
@@ -299,20 +341,32 @@ def cross_validate(dataset_dir: str, out_json: str, folds: int, seed: int, sgd_o
               help="Central luigid scheduler, e.g. http://luigid:8082 (default: in-process).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="luigi workers (tasks run at once).")
+@click.option("--inventory", "inventories", multiple=True,
+              help="CSV of wines to score with the trained model, or a folder of them "
+              "(repeatable); predictions go to DATA_ROOT/predictions/.")
 @scheduler_option
 @friendly_errors
 def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, workers: int,
-        scheduler: str | None) -> None:
+        inventories: tuple[str, ...], scheduler: str | None) -> None:
     """Run the whole DAG (download, make-dataset, train, evaluate) through luigi.
 
-    Complete outputs are not redone, so a second identical run does nothing. With the
-    local runner and no scheduler, one LocalCluster serves every step.
+    With --inventory, each inventory file is scored by the trained model too. Complete
+    outputs are not redone, so a second identical run does nothing. With the local
+    runner and no scheduler, one LocalCluster serves every step.
     """
     from pipeline.orchestration.tasks import run_pipeline
     from pipeline.steps.download import DEFAULT_SOURCE
 
     source = source or DEFAULT_SOURCE
     data_root = os.path.abspath(data_root)
+    files = inventory_files(inventories)
+    outside = [f for f in files if runner == "docker"
+               and not Path(f).is_relative_to(data_root)]
+    if outside:
+        # Step containers see only the data root (mounted where this process sees it).
+        raise click.BadParameter(f"{outside[0]} is outside the data root {data_root}, which "
+                                 "is all a step container sees: put it there",
+                                 param_hint="--inventory")
     with contextlib.ExitStack() as stack:
         if runner == "local" and not scheduler:
             from pipeline.cluster import local_cluster
@@ -321,13 +375,16 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
             scheduler = cluster.scheduler_address
             log.info("LocalCluster for this run: %s (dashboard %s)", scheduler,
                      cluster.dashboard_link)
-        ok, final = run_pipeline(source, data_root, runner=runner, scheduler=scheduler,
-                                 luigi_url=luigi_url, workers=workers)
+        ok, final, predictions = run_pipeline(source, data_root, runner=runner,
+                                              scheduler=scheduler, luigi_url=luigi_url,
+                                              workers=workers, inventories=files)
     if not ok:
         raise click.ClickException("the pipeline failed; see the log above")
     model = final.requires()["model"].output().path
     click.echo(f"model:  {model}")
     click.echo(f"report: {final.output().path}")
+    for task in predictions:
+        click.echo(f"predictions: {task.output().path} (of {task.inventory})")
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """End to end, the Docker way: build the images, bring the Compose set-up up with two
-workers, let the orchestrator run the whole DAG on the real sample, check the model and
-the report, that both workers executed tasks and that no step container is left.
+workers, let the orchestrator run the whole DAG on the real sample and score an
+inventory, check the model, the report and the predictions, that both workers executed
+tasks and that no step container is left.
 
 Run on its own with ``make e2e`` (or ``pytest -m "docker and slow"``).  Skips only
 when no engine answers; WINE_REQUIRE_DOCKER=1 turns that into a failure.  Settings:
@@ -21,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import engine_or_skip
@@ -47,7 +49,8 @@ print(json.dumps({"counts": counts, "task_names": names}))
 
 #: Task names the dashboard shows for the steps' work (see the steps' ``dask_key_name``).
 TASK_NAMES = {"scan-csv-block", "clean-split-write", "hash-train-block", "hash-valid-block",
-              "sgd-pass", "oof-score", "score-test-block"}
+              "sgd-pass", "oof-score", "score-test-block", "score-inventory-block"}
+INVENTORY_NAME = "inventory.csv"
 
 
 def luigid_tasks(port: str, status: str) -> dict:
@@ -104,6 +107,8 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
     data_root = tmp_path / "data_root"
     data_root.mkdir()
     shutil.copy(sample, data_root / SAMPLE_NAME)
+    # The wines to score: the sample without its points.
+    pd.read_csv(sample, index_col=0).drop(columns="points").to_csv(data_root / INVENTORY_NAME)
     # Workers and steps write as WINE_UID; as root here, that is the images' user 1000.
     uid, gid = (os.getuid(), os.getgid()) if os.getuid() != 0 else (1000, 1000)
     chown_tree(data_root, uid, gid)
@@ -115,6 +120,7 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         "WINE_VERSION": VERSION,
         "WINE_DATA_ROOT": str(data_root),
         "WINE_SOURCE": f"/usr/share/data/{SAMPLE_NAME}",
+        "WINE_INVENTORY": f"/usr/share/data/{INVENTORY_NAME}",
         "WINE_UID": str(uid),
         "WINE_GID": str(gid),
         "WINE_WORKERS": "2",
@@ -147,6 +153,16 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         assert models and all(p.stat().st_size > 0 for p in models), models
         assert reports and reports[0].stat().st_size > 1000, reports
         assert list((data_root / "dataset").rglob("_SUCCESS"))
+        # One prediction per wine of the inventory, named after it.
+        (predictions,) = (data_root / "predictions").rglob(f"{INVENTORY_NAME[:-4]}-*.csv")
+        scored = pd.read_csv(predictions)
+        assert scored.columns.tolist() == ["id", "predicted_points", "lower", "upper",
+                                           "reject_reason"]
+        assert len(scored) == 6042
+        scored = scored[scored["reject_reason"].isna()]
+        assert len(scored) > 6000
+        assert (scored["lower"] <= scored["predicted_points"]).all()
+        assert (scored["predicted_points"] <= scored["upper"]).all()
 
         # Both workers executed tasks: ask them through the scheduler.
         out = sh([*compose, "exec", "-T", "dask-scheduler", "python", "-c", WORKER_COUNTS],
@@ -162,7 +178,7 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         # luigid (its UI at :8082) shows where each step got to, and its progress bar.
         done = {t["name"]: t for t in luigid_tasks(env["WINE_LUIGI_PORT"], "DONE").values()}
         for family, step in (("MakeDataset", "make-dataset"), ("Train", "train"),
-                             ("Evaluate", "evaluate")):
+                             ("Evaluate", "evaluate"), ("Predict", "predict")):
             assert done[family]["status_message"].startswith(f"progress: {step}: "), done
             assert done[family]["progress_percentage"] == 100, done[family]
 

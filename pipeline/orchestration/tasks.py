@@ -1,14 +1,16 @@
-"""The luigi DAG: download -> make-dataset -> train -> evaluate.
+"""The luigi DAG: download -> make-dataset -> train -> evaluate, and predict per inventory.
 
 A task only builds its step's command line, hands it to the runner chosen by
 the ``runner`` parameter, and checks its single output.  Every output lives
 under ``<data-root>/<stage>/<run key>/``, the key naming the source, so a new
 source never reuses another's results and an identical rerun finds every
-target complete and does nothing.
+target complete and does nothing.  Predictions are named after the inventory file
+and a hash of its bytes, so a changed inventory is scored again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -37,6 +39,29 @@ def run_key(source: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:40] or "source"
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
     return f"{stem}-{digest}"
+
+
+def inventory_key(path: str | Path) -> str:
+    """A readable, content-addressed file name for the predictions of an inventory.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The inventory file.
+
+    Returns
+    -------
+    str
+        E.g. ``inventory-1a2b3c4d.csv``: the file's stem and the start of the
+        SHA-256 of its bytes.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    stem = Path(path).name.split(".")[0]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:40] or "inventory"
+    return f"{stem}-{digest.hexdigest()[:8]}.csv"
 
 
 class DirectoryTarget(luigi.LocalTarget):
@@ -156,6 +181,27 @@ class Evaluate(StepTask):
                 "--model", self.input()["model"].path, "--out-report", self.output().path]
 
 
+class Predict(StepTask):
+    """Score one inventory file with the model of this source."""
+
+    step = "predict"
+    inventory = luigi.Parameter(description="CSV of wines to score (input schema)")
+
+    def requires(self):  # noqa: D102
+        return self.clone(Train)
+
+    @functools.cached_property
+    def _name(self) -> str:
+        return inventory_key(self.inventory)
+
+    def output(self):  # noqa: D102
+        return luigi.LocalTarget(str(self.path("predictions", self._name)))
+
+    def arguments(self):  # noqa: D102
+        return ["--model", self.input().path, "--input", self.inventory,
+                "--output", self.output().path]
+
+
 def run_pipeline(
     source: str,
     data_root: str,
@@ -163,8 +209,9 @@ def run_pipeline(
     scheduler: str | None = None,
     luigi_url: str | None = None,
     workers: int = 1,
-) -> tuple[bool, Evaluate]:
-    """Build the DAG up to the report and let luigi run what is not complete.
+    inventories: list[str] = (),
+) -> tuple[bool, Evaluate, list[Predict]]:
+    """Build the DAG up to the report (and the predictions) and run what is not complete.
 
     Parameters
     ----------
@@ -180,15 +227,22 @@ def run_pipeline(
         Central luigid (e.g. ``http://luigid:8082``); default a local scheduler.
     workers : int, default 1
         luigi worker processes.
+    inventories : list of str, optional
+        Inventory files to score with the trained model, one Predict task each.
 
     Returns
     -------
     ok : bool
         Whether every task succeeded (or was already complete).
     task : Evaluate
-        The final task, whose requirements name every output.
+        The report's task, whose requirements name the data set and the model.
+    predictions : list of Predict
+        One task per inventory, in order.
     """
-    final = Evaluate(source=source, data_root=data_root, runner=runner, scheduler=scheduler)
+    common = {"source": source, "data_root": data_root, "runner": runner,
+              "scheduler": scheduler}
+    final = Evaluate(**common)
+    predictions = [Predict(inventory=str(path), **common) for path in inventories]
     # The CLI has configured logging already; luigi's own set-up would print every line twice.
     luigi.configuration.get_config().set("core", "no_configure_logging", "true")
     options: dict = {"workers": workers, "detailed_summary": True}
@@ -196,9 +250,10 @@ def run_pipeline(
         options["scheduler_url"] = luigi_url
     else:
         options["local_scheduler"] = True
-    result = luigi.build([final], **options)
+    result = luigi.build([final, *predictions], **options)
     # A central luigid may hold a task as running under a worker that has died (an
     # orchestrator restart): luigi then reports success with nothing run, so the
     # outputs themselves are the judge.
     ok = result.scheduling_succeeded and result.status.name.startswith("SUCCESS")
-    return ok and final.complete(), final
+    ok = ok and final.complete() and all(task.complete() for task in predictions)
+    return ok, final, predictions
