@@ -60,8 +60,11 @@ MAX_ROWS = 2_000_000
 #: Up to this many rows, the trees and learning rate of :data:`GBM_PARAMS`.
 SMALL_ROWS = 100_000
 
+#: How fast the trees fall with the rows above :data:`SMALL_ROWS` (``rows ** -TREE_POWER``).
+TREE_POWER = 0.8
+
 #: Fewest trees on big data.
-MIN_TREES = 300
+MIN_TREES = 150
 
 #: Shares of the linear model tried in the blend (see :func:`choose_text_weight`).
 TEXT_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
@@ -81,9 +84,11 @@ def boosting_plan(rows: int) -> dict[str, float]:
     """Trees and learning rate for ``rows`` training rows.
 
     The cost of boosting is rows times trees.  Up to :data:`SMALL_ROWS` rows the
-    tuned 1,000 trees at 0.03; above, the trees fall with the square root of the
-    rows (not below :data:`MIN_TREES`) and the learning rate rises so that their
-    product stays the same.
+    tuned 1,000 trees at 0.03; above, the trees fall as ``rows ** -TREE_POWER``
+    (not below :data:`MIN_TREES`) and the learning rate rises so that their
+    product stays the same.  Measured on 200k and 800k synthetic training rows,
+    this validates as well as the square root's plan and as 1,000 trees, at a
+    fraction of their CPU.
 
     Parameters
     ----------
@@ -96,7 +101,7 @@ def boosting_plan(rows: int) -> dict[str, float]:
     """
     trees = GBM_PARAMS["n_estimators"]
     if rows > SMALL_ROWS:
-        trees = max(MIN_TREES, round(trees * math.sqrt(SMALL_ROWS / rows)))
+        trees = max(MIN_TREES, round(trees * (SMALL_ROWS / rows) ** TREE_POWER))
     rate = GBM_PARAMS["learning_rate"] * GBM_PARAMS["n_estimators"] / trees
     return {"n_estimators": int(trees), "learning_rate": round(rate, 4)}
 

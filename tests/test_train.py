@@ -12,7 +12,14 @@ from conftest import read_split
 from pipeline.explain import contributions
 from pipeline.features import FeatureSpec
 from pipeline.fit import fit_candidates
-from pipeline.gbm import TEXT_WEIGHTS, choose_text_weight
+from pipeline.gbm import (
+    GBM_PARAMS,
+    MIN_TREES,
+    SMALL_ROWS,
+    TEXT_WEIGHTS,
+    boosting_plan,
+    choose_text_weight,
+)
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, load_model
 from pipeline.sgd import (
@@ -128,6 +135,19 @@ def test_epochs_scale_with_rows():
     assert n_epochs(1_000) == 40
     assert n_epochs(100_000) == 3
     assert n_epochs(20_000) == 10
+
+
+def test_boosting_costs_less_per_row_as_rows_grow():
+    sizes = [1_000, SMALL_ROWS, 2 * SMALL_ROWS, 8 * SMALL_ROWS, 20 * SMALL_ROWS, 10**8]
+    plans = [boosting_plan(rows) for rows in sizes]
+    tuned = {k: GBM_PARAMS[k] for k in ("n_estimators", "learning_rate")}
+    assert plans[0] == plans[1] == tuned  # the tuned plan on small data
+    trees = [p["n_estimators"] for p in plans]
+    assert trees == sorted(trees, reverse=True) and trees[-1] == MIN_TREES
+    assert len(set(trees[1:4])) == 3  # falling between
+    # Trees times learning rate stays that of the tuned plan (the same total shrinkage).
+    budget = tuned["n_estimators"] * tuned["learning_rate"]
+    assert all(abs(p["n_estimators"] * p["learning_rate"] - budget) < 0.05 for p in plans)
 
 
 def test_incomplete_dataset_is_refused(tmp_path):
