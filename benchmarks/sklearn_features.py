@@ -19,8 +19,14 @@ import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words, numeric_frame
-from pipeline.schema import CATEGORY_COLUMNS
+from pipeline.features import (
+    NUMERIC_FEATURES,
+    FeatureSpec,
+    bin_tokens,
+    category_tokens,
+    description_words,
+    numeric_frame,
+)
 
 
 @functools.lru_cache(maxsize=500_000)
@@ -49,58 +55,6 @@ def char_4grams(text: str) -> list[str]:
     for word in text.lower().split():
         grams.extend(_word_4grams(word))
     return grams
-
-
-def category_tokens(df: pd.DataFrame) -> list[list[str]]:
-    """``column=value`` tokens of a partition's categories; missing values give no token.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Rows with the columns of :data:`pipeline.schema.CATEGORY_COLUMNS` (absent ones
-        skipped).
-
-    Returns
-    -------
-    list of list of str
-        One token list per row.
-    """
-    columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
-    values = df[columns].astype("object").to_numpy()
-    return [
-        [f"{col}={val}" for col, val in zip(columns, row, strict=True)
-         if isinstance(val, str) and val]
-        for row in values
-    ]
-
-
-def bin_tokens(df: pd.DataFrame, words: np.ndarray | None = None) -> list[list[str]]:
-    """Band tokens: price band, description-length band, and taster within price band.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Rows with ``price``, ``description`` and ``taster_name``.
-    words : numpy.ndarray, optional
-        :func:`pipeline.features.description_words` of ``df``.
-
-    Returns
-    -------
-    list of list of str
-        One token list per row.
-    """
-    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
-    price_band = np.where(
-        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
-    ).astype(int)
-    if words is None:
-        words = description_words(df)
-    length_band = np.floor(np.log1p(words) * 4).astype(int)
-    tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
-    return [
-        [f"price_band={p}", f"length_band={n}", f"taster_price={t}|{p}"]
-        for p, n, t in zip(price_band, length_band, tasters.to_numpy(), strict=True)
-    ]
 
 
 def word_hasher(n_features: int, analyzer: str | Callable = "word") -> HashingVectorizer:

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pipeline import hashing
-from pipeline.schema import TARGET
+from pipeline.schema import CATEGORY_COLUMNS, TARGET
 
 #: Numeric columns derived by :func:`numeric_frame`, in matrix order.
 NUMERIC_FEATURES: tuple[str, ...] = (
@@ -324,3 +324,62 @@ class FeatureSpec:
         # A term's column is the hash of its text alone, as the words+bigrams hashing
         # gives it (both hash with FeatureHasher's rule).
         return hashing.hash_tokens(list(terms), self.text_features).astype(np.int64)
+
+
+def category_tokens(df: pd.DataFrame) -> list[list[str]]:
+    """``column=value`` tokens of a partition's categories; missing values give no token.
+
+    What :func:`pipeline.hashing.hash_categories` hashes (each distinct value once).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with the columns of :data:`pipeline.schema.CATEGORY_COLUMNS` (absent ones
+        skipped).
+
+    Returns
+    -------
+    list of list of str
+        One token list per row.
+    """
+    columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
+    values = df[columns].astype("object").to_numpy()
+    return [
+        [f"{col}={val}" for col, val in zip(columns, row, strict=True)
+         if isinstance(val, str) and val]
+        for row in values
+    ]
+
+
+def bin_tokens(df: pd.DataFrame, words: np.ndarray | None = None) -> list[list[str]]:
+    """Band tokens: price band, description-length band, and taster within price band.
+
+    What :func:`pipeline.hashing.hash_bins` hashes (each distinct token once).
+
+    Fixed bands on a log scale, so nothing is learned and the tokens of a row do
+    not depend on the rest of the data.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``price``, ``description`` and ``taster_name``.
+    words : numpy.ndarray, optional
+        :func:`pipeline.features.description_words` of ``df``.
+
+    Returns
+    -------
+    list of list of str
+        One token list per row.
+    """
+    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
+    price_band = np.where(
+        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
+    ).astype(int)
+    if words is None:
+        words = description_words(df)
+    length_band = np.floor(np.log1p(words) * 4).astype(int)
+    tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
+    return [
+        [f"price_band={p}", f"length_band={n}", f"taster_price={t}|{p}"]
+        for p, n, t in zip(price_band, length_band, tasters.to_numpy(), strict=True)
+    ]

@@ -675,7 +675,7 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     """Hashed ``column=value`` tokens, each distinct value hashed once.
 
     The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
-    dtype=numpy.float32).transform(benchmarks.sklearn_features.category_tokens(df))``.
+    dtype=numpy.float32).transform(pipeline.features.category_tokens(df))``.
 
     Parameters
     ----------
@@ -698,7 +698,7 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     columns = [c for c in CATEGORY_COLUMNS if c in df.columns]
     cols = np.full((len(df), len(columns)), -1, dtype=np.int64)
     for j, col in enumerate(columns):
-        # sklearn_features.category_tokens keeps the values that are non-empty strings.
+        # category_tokens keeps the values that are non-empty strings.
         codes, uniques = pd.factorize(df[col])
         uniques = np.asarray(uniques, dtype=object).tolist()  # quicker than Arrow's __iter__
         tokens = [f"{col}={v}" if isinstance(v, str) and v else None for v in uniques]
@@ -710,7 +710,7 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_ma
     """Hashed band tokens, each distinct token hashed once.
 
     The same as ``FeatureHasher(n_features, input_type="string", alternate_sign=False,
-    dtype=numpy.float32).transform(benchmarks.sklearn_features.bin_tokens(df, words))``.
+    dtype=numpy.float32).transform(pipeline.features.bin_tokens(df, words))``.
 
     Parameters
     ----------
@@ -732,7 +732,7 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_ma
     """
     if len(df) == 0:
         raise ValueError("Cannot vectorize empty sequence.")
-    # The bands exactly as benchmarks.sklearn_features.bin_tokens computes them.
+    # The bands exactly as pipeline.features.bin_tokens computes them.
     price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
     price_band = np.where(
         np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)

@@ -35,7 +35,7 @@ if shutil.which("java") is None:
 from pyspark.sql import functions as F  # noqa: E402, N812
 from sklearn.feature_extraction.text import HashingVectorizer  # noqa: E402
 
-from benchmarks.sklearn_features import bin_tokens, char_4grams  # noqa: E402
+from benchmarks.sklearn_features import char_4grams  # noqa: E402
 from benchmarks.spark_reference import (  # noqa: E402
     WHITESPACE,
     WORD_CHAR,
@@ -47,7 +47,12 @@ from benchmarks.spark_reference import (  # noqa: E402
 )
 from conftest import ROOT  # noqa: E402
 from pipeline.cleaning import REASON, clean_partition, id_column_of  # noqa: E402
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, numeric_frame  # noqa: E402
+from pipeline.features import (  # noqa: E402
+    NUMERIC_FEATURES,
+    FeatureSpec,
+    bin_tokens,
+    numeric_frame,
+)
 from pipeline.steps.generate import generate_csv  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import luigi
@@ -209,7 +210,7 @@ def run_pipeline(
     scheduler: str | None = None,
     luigi_url: str | None = None,
     workers: int = 1,
-    inventories: list[str] = (),
+    inventories: Sequence[str] = (),
 ) -> tuple[bool, Evaluate, list[Predict]]:
     """Build the DAG up to the report (and the predictions) and run what is not complete.
 
@@ -227,7 +228,7 @@ def run_pipeline(
         Central luigid (e.g. ``http://luigid:8082``); default a local scheduler.
     workers : int, default 1
         luigi worker processes.
-    inventories : list of str, optional
+    inventories : sequence of str, optional
         Inventory files to score with the trained model, one Predict task each.
 
     Returns
