@@ -743,9 +743,22 @@ def _model_ratios(results: list[dict]) -> list[str]:
     return ["", *lines] if lines else []
 
 
+def portable(value: object, root: Path = ROOT) -> object:
+    """``value`` with every path under ``root`` made relative to it (results travel)."""
+    if isinstance(value, dict):
+        return {k: portable(v, root) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [portable(v, root) for v in value]
+    prefix = f"{root}{os.sep}"
+    if isinstance(value, str | Path) and str(value).startswith(prefix):
+        return str(value)[len(prefix):]
+    return value
+
+
 def write_results(results: list[dict], results_dir: Path, name: str) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{name}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (results_dir / f"{name}.json").write_text(
+        json.dumps(portable(results), indent=2, default=str) + "\n")
     (results_dir / f"{name}.md").write_text(markdown(results, name) + "\n")
 
 

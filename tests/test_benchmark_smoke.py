@@ -102,3 +102,14 @@ def test_core_speed_probe_measures_the_same_work_alone_and_together():
     assert 0.2 < speed["slowdown"] < 5
     assert speed["slowdown"] == pytest.approx(speed["together_cpu_s"] / speed["alone_cpu_s"],
                                               rel=0.02)
+
+
+def test_results_name_paths_of_the_checkout_relative_to_it():
+    from benchmarks.run import portable
+
+    record = {"csv": str(ROOT / "benchmarks" / "work" / "data" / "x.csv"),
+              "runs": [{"code": ROOT / "benchmarks" / "work" / "code"}, "/elsewhere/y.csv"],
+              "rows": 3000, "name": f"{ROOT}-not-inside"}
+    assert portable(record) == {"csv": "benchmarks/work/data/x.csv",
+                                "runs": [{"code": "benchmarks/work/code"}, "/elsewhere/y.csv"],
+                                "rows": 3000, "name": f"{ROOT}-not-inside"}
