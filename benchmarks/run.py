@@ -260,20 +260,31 @@ def run_reference(csv: Path, seed: int, run_dir: Path, memory_bound: int, interv
         except TimeoutError as err:
             return {"status": "failed", "reason": str(err)}
     wall = time.perf_counter() - t0
-    peaks = mon.peaks(["reference"])
-    peak = max((p["peak_rss_mb"] for p in peaks), default=math.nan)
-    cpu = round(sum(p["cpu_seconds"] for p in peaks), 2)
-    if "reference" in mon.killed:
-        return {"status": "killed", "reason": mon.killed["reference"], "peak_rss_mb": peak}
+    peak = max((p["peak_rss_mb"] for p in mon.peaks(["reference"])), default=math.nan)
+    return _side_result("reference", mon, rc, out, logfile, peak, wall, load_before,
+                        speed_before)
+
+
+def _side_result(side: str, mon: Monitor, rc: int, out: Path, logfile: Path, peak: float,
+                 wall: float, load_before: list[float], speed_before: dict) -> dict:
+    """A single-process side's result: its JSON with what was measured around it.
+
+    ``killed`` or ``failed`` (with the log's tail) when it did not finish; otherwise
+    the JSON it wrote, with its CPU seconds between its own ``start`` and ``stop``,
+    the peak RSS, wall and CPU seconds of its process(es), load and core speed.
+    """
+    if side in mon.killed:
+        return {"status": "killed", "reason": mon.killed[side], "peak_rss_mb": peak}
     if rc != 0 or not out.is_file():
         return {"status": "failed", "reason": f"exit code {rc}: {_tail(logfile)}",
                 "peak_rss_mb": peak}
     result = json.loads(out.read_text())
     if "start" in result:
         result["cpu_seconds"] = round(sum(mon.window_cpu(result["start"], result["stop"],
-                                                         ["reference"]).values()), 2)
+                                                         [side]).values()), 2)
     result.update({"status": "ok", "peak_rss_mb": peak, "process_wall_seconds": round(wall, 2),
-                   "process_cpu_seconds": cpu,
+                   "process_cpu_seconds": round(sum(p["cpu_seconds"]
+                                                    for p in mon.peaks([side])), 2),
                    "load_average": {"before": load_before, "after": _load()},
                    "core_speed": {"before": speed_before, "after": core_speed()}})
     return result
@@ -320,25 +331,15 @@ def run_spark(csv: Path, seed: int, run_dir: Path, memory_bound: int, interval: 
         shutil.rmtree(scratch, ignore_errors=True)
     wall = time.perf_counter() - t0
     peak = round(mon.tree_peak.get("spark", 0) / MB, 1) or math.nan
-    if "spark" in mon.killed:
-        return {"status": "killed", "reason": mon.killed["spark"], "peak_rss_mb": peak}
-    if rc != 0 or not out.is_file():
-        return {"status": "failed", "reason": f"exit code {rc}: {_tail(logfile)}",
-                "peak_rss_mb": peak}
-    result = json.loads(out.read_text())
-    result["cpu_seconds"] = round(sum(mon.window_cpu(result["start"], result["stop"],
-                                                     ["spark"]).values()), 2)
-    # The JVM was first seen as the shell script that execs it: name it by the pid it reports.
-    peaks = [{**p, "process": "spark-jvm"} if p["pid"] == result.get("jvm_pid") else p
-             for p in mon.peaks(["spark"])]
-    by_process = {p["process"]: p["peak_rss_mb"] for p in _merge_by_label(peaks)
-                  if p["peak_rss_mb"] > 0}
-    result.update({"status": "ok", "peak_rss_mb": peak, "peak_rss_mb_by_process": by_process,
-                   "process_wall_seconds": round(wall, 2),
-                   "process_cpu_seconds": round(sum(p["cpu_seconds"]
-                                                    for p in mon.peaks(["spark"])), 2),
-                   "load_average": {"before": load_before, "after": _load()},
-                   "core_speed": {"before": speed_before, "after": core_speed()}})
+    result = _side_result("spark", mon, rc, out, logfile, peak, wall, load_before,
+                          speed_before)
+    if result["status"] == "ok":
+        # The JVM was first seen as the shell script that execs it: name it by its pid.
+        peaks = [{**p, "process": "spark-jvm"} if p["pid"] == result.get("jvm_pid") else p
+                 for p in mon.peaks(["spark"])]
+        result["peak_rss_mb_by_process"] = {p["process"]: p["peak_rss_mb"]
+                                            for p in _merge_by_label(peaks)
+                                            if p["peak_rss_mb"] > 0}
     return result
 
 
