@@ -371,13 +371,9 @@ def bin_tokens(df: pd.DataFrame, words: np.ndarray | None = None) -> list[list[s
     list of list of str
         One token list per row.
     """
-    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
-    price_band = np.where(
-        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
-    ).astype(int)
     if words is None:
         words = description_words(df)
-    length_band = np.floor(np.log1p(words) * 4).astype(int)
+    price_band, length_band = hashing.bands(df, words)
     tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
     return [
         [f"price_band={p}", f"length_band={n}", f"taster_price={t}|{p}"]

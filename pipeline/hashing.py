@@ -706,6 +706,28 @@ def hash_categories(df: pd.DataFrame, n_features: int) -> sp.csr_matrix:
     return _token_matrix(cols, n_features)
 
 
+def bands(df: pd.DataFrame, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Price band and description-length band of each row: quarters of a log unit.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``price``.
+    words : numpy.ndarray
+        Words per description.
+
+    Returns
+    -------
+    price_band, length_band : numpy.ndarray of int
+        ``-1`` as the price band of a missing price.
+    """
+    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
+    price_band = np.where(
+        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
+    ).astype(int)
+    return price_band, np.floor(np.log1p(words) * 4).astype(int)
+
+
 def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_matrix:
     """Hashed band tokens, each distinct token hashed once.
 
@@ -732,12 +754,7 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_ma
     """
     if len(df) == 0:
         raise ValueError("Cannot vectorize empty sequence.")
-    # The bands exactly as pipeline.features.bin_tokens computes them.
-    price = pd.to_numeric(df["price"], errors="coerce").to_numpy(dtype="float64")
-    price_band = np.where(
-        np.isnan(price), -1, np.floor(np.log1p(np.nan_to_num(price).clip(0)) * 4)
-    ).astype(int)
-    length_band = np.floor(np.log1p(words) * 4).astype(int)
+    price_band, length_band = bands(df, words)
     tasters = df["taster_name"].astype("object").where(df["taster_name"].notna(), "none")
     tasters = tasters.to_numpy()
     if pd.api.types.infer_dtype(tasters, skipna=False) != "string":
