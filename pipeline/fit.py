@@ -22,6 +22,7 @@ from distributed import Client, as_completed
 
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.gbm import fit_stacked_gbm
+from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import WineModel, clip_points
 from pipeline.progress import StepProgress
 from pipeline.sgd import (
@@ -50,19 +51,24 @@ class Candidate:
         Rows, passes, timings and the like, for the model file's metadata.
     pairs : numpy.ndarray
         ``(actual, predicted)`` points of the validation rows scored, two columns.
+    dense : pandas.DataFrame
+        Their dense features (:func:`pipeline.gbm_features.gbm_frame`, the linear model's
+        text score), row for row: what the interval's spread model learns from.
     """
 
     model: WineModel
     info: dict
     pairs: np.ndarray
+    dense: pd.DataFrame
 
 
 def _hash_train_file(path: str, spec: FeatureSpec, y_mean: float, dense: bool, folds: int):
     return hash_block(pd.read_parquet(path), spec, y_mean, dense, folds)
 
 
-def _hash_valid_file(path: str, spec: FeatureSpec, step: int, dense: bool):
-    return hash_valid(pd.read_parquet(path), spec, step, dense)
+def _hash_valid_file(path: str, spec: FeatureSpec, step: int):
+    # Always with dense features: the interval's spread model learns from them.
+    return hash_valid(pd.read_parquet(path), spec, step, dense=True)
 
 
 def _stats_of_file(path: str) -> dict:
@@ -158,7 +164,7 @@ def fit_candidates(
                             key=f"hash-train-block-{run}-{i}", workers=[w],
                             allow_other_workers=True)
               for i, (f, w) in enumerate(zip(kept, placement, strict=True))]
-    valid_blocks = [client.submit(_hash_valid_file, str(f), spec, valid_step, gbm,
+    valid_blocks = [client.submit(_hash_valid_file, str(f), spec, valid_step,
                                   key=f"hash-valid-block-{run}-{i}")
                     for i, f in enumerate(valid_files)]
     hashed = as_completed([*blocks, *valid_blocks])
@@ -186,7 +192,8 @@ def fit_candidates(
             "models_in_the_passes": len(folds), "stats_from_dataset": recorded,
             "seconds_hashing": round(t_hashed - t0, 3),
             "seconds_passes": round(t_fit - t_hashed, 3)}
-    found = {"sgd": Candidate(sgd, info, valid[["actual", "linear"]].to_numpy())}
+    dense = valid[list(GBM_FEATURES)]
+    found = {"sgd": Candidate(sgd, info, valid[["actual", "linear"]].to_numpy(), dense)}
     if gbm:
         frames = [client.submit(oof_frame, b, chains, y_mean, key=f"oof-score-{run}-{i}")
                   for i, b in enumerate(blocks)]
@@ -201,5 +208,6 @@ def fit_candidates(
             progress.update("trees", 1, 1, f"{gbm_info['best_iteration']} trees kept")
         gbm_info["seconds_gbm"] = round(time.perf_counter() - t_gbm, 3)
         pairs = np.column_stack([valid["actual"].to_numpy(), clip_points(predicted)])
-        found["lightgbm"] = Candidate(model, {**info, **gbm_info, "folds": k_folds}, pairs)
+        found["lightgbm"] = Candidate(model, {**info, **gbm_info, "folds": k_folds}, pairs,
+                                      dense)
     return found

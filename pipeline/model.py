@@ -6,8 +6,10 @@ Two kinds of model share one interface, :meth:`WineModel.predict_frame`:
 - :class:`StackedGbmModel`, LightGBM on a few dense features plus the linear
   model's text score (see :mod:`pipeline.gbm_features`).
 
-Both carry an 80% prediction interval: the 10th and 90th percentiles of the
-validation residuals (split conformal), added to each prediction.
+Both carry an 80% prediction interval placed on the validation split
+(:mod:`pipeline.intervals`): one that adapts to each wine when it validates,
+else the 10th and 90th percentiles of the validation residuals, the same for
+every wine.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ import pandas as pd
 
 from pipeline.atomic import atomic_file
 from pipeline.features import FeatureSpec
+from pipeline.gbm_features import gbm_frame
+from pipeline.intervals import AdaptiveInterval, ConstantInterval, spread_features
 from pipeline.schema import POINTS_MAX, POINTS_MIN
-
-#: Share of wines the prediction interval is meant to cover.
-INTERVAL_COVERAGE = 0.8
 
 
 def clip_points(predicted: np.ndarray) -> np.ndarray:
@@ -52,13 +53,24 @@ class WineModel:
     metadata : dict
         Versions, rows, validation metrics, data fingerprint, time, parameters.
     residual_quantiles : tuple of float
-        10th and 90th percentile of ``actual - predicted`` on the validation split.
+        10th and 90th percentile of ``actual - predicted`` on the validation split:
+        the constant interval's offsets.
+    interval : ConstantInterval or AdaptiveInterval, optional
+        The interval :meth:`predict_interval` gives (see
+        :func:`pipeline.intervals.choose_interval`); None in model files written before
+        it existed, which keep the constant offsets.
+    other_interval : ConstantInterval or AdaptiveInterval, optional
+        The interval tried and not kept, so that evaluate can show both.
     """
 
     metadata: dict = dataclasses.field(default_factory=dict, kw_only=True)
     residual_quantiles: tuple[float, float] = dataclasses.field(
         default=(-2.0, 2.0), kw_only=True
     )
+    interval: ConstantInterval | AdaptiveInterval | None = dataclasses.field(
+        default=None, kw_only=True)
+    other_interval: ConstantInterval | AdaptiveInterval | None = dataclasses.field(
+        default=None, kw_only=True)
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:
         """Unclipped predictions of cleaned rows; subclasses implement it."""
@@ -81,29 +93,43 @@ class WineModel:
             return np.empty(0, dtype="float64")
         return clip_points(self.predict_raw(df))
 
-    def predict_interval(self, df: pd.DataFrame) -> pd.DataFrame:
+    def predict_interval(self, df: pd.DataFrame, other: bool = False) -> pd.DataFrame:
         """Predictions with their 80% interval.
 
         Parameters
         ----------
         df : pandas.DataFrame
             Cleaned rows.
+        other : bool, default False
+            Give :attr:`other_interval` instead (when there is one), to compare them.
 
         Returns
         -------
         pandas.DataFrame
-            ``predicted_points``, ``lower``, ``upper`` on ``df``'s index.
+            ``predicted_points``, ``lower``, ``upper`` on ``df``'s index; the interval
+            always holds the prediction.
         """
         pred = self.predict_frame(df)
-        low, high = self.residual_quantiles
-        return pd.DataFrame(
-            {
-                "predicted_points": pred,
-                "lower": np.clip(pred + low, POINTS_MIN, POINTS_MAX),
-                "upper": np.clip(pred + high, POINTS_MIN, POINTS_MAX),
-            },
-            index=df.index,
-        )
+        return pd.DataFrame({"predicted_points": pred, **self.bounds(df, pred, other)},
+                            index=df.index)
+
+    def bounds(self, df: pd.DataFrame, pred: np.ndarray,
+               other: bool = False) -> dict[str, np.ndarray]:
+        """``lower`` and ``upper`` of the interval around predictions ``pred`` of ``df``."""
+        interval = self.other_interval if other and self.other_interval else self.interval
+        if interval is None:
+            interval = ConstantInterval(low_=self.residual_quantiles[0],
+                                        high_=self.residual_quantiles[1])
+        features = (spread_features(gbm_frame(df, pred), pred)
+                    if isinstance(interval, AdaptiveInterval) else df)
+        low, high = interval.offsets(features)
+        return {"lower": np.clip(pred + np.minimum(low, 0), POINTS_MIN, POINTS_MAX),
+                "upper": np.clip(pred + np.maximum(high, 0), POINTS_MIN, POINTS_MAX)}
+
+    @property
+    def interval_kind(self) -> str:
+        """``adaptive`` or ``constant``: the interval :meth:`predict_interval` gives."""
+        return self.interval.kind if self.interval is not None else "constant"
 
     @property
     def kind(self) -> str:

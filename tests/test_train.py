@@ -320,3 +320,48 @@ def test_nothing_is_hashed_twice(client, dataset_dir):
     # model, the five fold models, the GBM) and their validation come from that.
     assert hashed == len(read_split(dataset_dir, "train")) + len(read_split(dataset_dir,
                                                                           "valid"))
+
+
+def test_the_model_places_its_interval_on_the_validation_rows(client, model_path, dataset_dir):
+    model = load_model(model_path)
+    record = model.metadata["interval"]
+    valid = read_split(dataset_dir, "valid")
+    assert record["rows"] == len(valid)
+    assert record["kind"] == model.interval_kind in ("adaptive", "constant")
+    assert model.residual_quantiles == tuple(record["constant_offsets"])
+    # The constant offsets bound 80% of the validation residuals; whichever range is given
+    # holds the prediction, and its record says why when it is the constant one.
+    table = record["valid_constant"]
+    assert table["all"]["n"] == len(valid) and abs(table["all"]["coverage"] - 0.8) < 0.01
+    assert set(table) == {"all", "price band", "critic"}
+    assert (record["kind"] == "constant") == ("reason" in record)
+    ranges = model.predict_interval(valid)
+    assert (ranges["lower"] <= ranges["predicted_points"]).all()
+    assert (ranges["predicted_points"] <= ranges["upper"]).all()
+    if model.interval_kind == "adaptive":  # the range differs from wine to wine
+        assert (ranges["upper"] - ranges["lower"]).std() > 0.05
+    other = model.predict_interval(valid, other=True)
+    assert other["predicted_points"].equals(ranges["predicted_points"])
+
+
+def test_evaluate_reports_the_interval_overall_and_per_segment(client, model_path, dataset_dir,
+                                                              tmp_path):
+    from pipeline.steps.evaluate import evaluate
+
+    metrics = evaluate(dataset_dir, model_path, tmp_path / "report.html")
+    test = read_split(dataset_dir, "test")
+    record = metrics["interval"]
+    assert record["kind"] == load_model(model_path).interval_kind
+    used = record["test"]
+    assert used["all"]["n"] == len(test)
+    assert used["all"]["coverage"] == pytest.approx(metrics["model"]["interval_coverage"])
+    by_critic = test["taster_name"].fillna("unknown").value_counts()
+    assert {k: v["n"] for k, v in used["critic"].items()} == {
+        k: v for k, v in by_critic.items() if v >= 30}
+    assert sum(v["n"] for v in used["price band"].values()) <= len(test)
+    document = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "All test wines" in document and "Critic: Roger Voss" in document
+    assert f"{100 * used['all']['coverage']:.0f}%" in document
+    if "other" in record:  # both kinds side by side
+        assert record["other"]["test"]["all"]["n"] == len(test)
+        assert "range: held" in document

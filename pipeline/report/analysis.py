@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The price bands (in the data's currency) and the label of wines without a price: the
+# same as the model's interval is checked on.
+from pipeline.intervals import NO_PRICE, PRICE_BAND_EDGES
+
 #: Prediction columns of the report data and the name shown for each.
 PREDICTION_COLUMNS: dict[str, str] = {
     "predicted_points": "Model",
@@ -27,10 +31,6 @@ PREDICTION_COLUMNS: dict[str, str] = {
 
 #: Edges of the score bands (right-exclusive upper edge, so 80-84 means 80 <= points < 85).
 POINTS_BAND_EDGES: tuple[float, ...] = (80, 85, 88, 91, 94, 101)
-#: Edges of the price bands, in the data's currency.
-PRICE_BAND_EDGES: tuple[float, ...] = (0, 15, 25, 40, 60, 100, np.inf)
-#: Label of the band of wines without a price.
-NO_PRICE = "no price"
 #: Label of the group of wines without a value (no country, no critic named ...).
 UNKNOWN = "unknown"
 #: Currency sign of the prices (WineEnthusiast lists US dollars).

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.intervals import SEGMENT_COVERAGE
 from pipeline.report import analysis as an
 
 #: Metrics of the metrics table: key in ``metrics.json``, label, plain-words meaning, kind.
@@ -759,6 +760,73 @@ def interval_short(summary: Mapping[str, float]) -> str:
         return ""
     return (f"The true score fell inside the stated range for {percent(coverage)} of the wines"
             f" (the target is {percent(as_number(summary.get('target')) or 0.8)}).")
+
+
+#: What each kind of range is, in the report's words.
+RANGE_KINDS = {
+    "adaptive": "a range that adapts to each wine (wider where the model is likely to be"
+                " further off, from the wine's price, critic, note length and origin)",
+    "constant": "the same range around every prediction",
+}
+
+def interval_segments_html(metrics: Mapping[str, Any]) -> str:
+    """HTML table of how the range held on the test wines, overall, per price band and critic.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Content of ``metrics.json``; reads ``interval`` (see
+        :func:`pipeline.steps.evaluate.interval_record`).
+
+    Returns
+    -------
+    str
+        A paragraph naming the kind of range (and why, when the adaptive one was not
+        kept) and a ``<table>`` with the other kind beside it when the model has both;
+        empty when nothing was recorded.
+    """
+    record = section(metrics, "interval")
+    used = section(record, "test")
+    if not used:
+        return ""
+    other = section(record, "other")
+    kind = str(record.get("kind", "constant"))
+    intro = f"<p>The model gives {escape(RANGE_KINDS.get(kind, kind))}."
+    if record.get("reason"):
+        intro += (f" The adaptive range was tried and not kept: {escape(record['reason'])}"
+                  " (on the validation wines).")
+    low, high = SEGMENT_COVERAGE
+    intro += (f" Below, how often the critic's score fell inside it on the test wines, for all"
+              f" of them and for each price band and critic with enough wines; each should be"
+              f" between {percent(low)} and {percent(high)}.</p>")
+
+    def cells(table: Mapping[str, Any], kind_: str, label: str) -> list[str]:
+        cell = section(section(table, kind_), label) if kind_ != "all" else section(table, "all")
+        coverage = as_number(cell.get("coverage"))
+        width = as_number(cell.get("mean_width"))
+        if coverage is None:
+            return ["", ""]
+        shown = percent(coverage)
+        if kind_ != "all" and not low <= coverage <= high:
+            shown = f"<strong>{shown}</strong>"
+        return [shown, f"{width:.1f}" if width is not None else ""]
+
+    rows = [["All test wines", count(section(used, "all").get("n")),
+             *cells(used, "all", ""), *(cells(section(other, "test"), "all", "") if other
+                                        else [])]]
+    for kind_, title in (("price band", "Price"), ("critic", "Critic")):
+        for label, cell in section(used, kind_).items():
+            name = (f"{title} {an.CURRENCY}{label}" if kind_ == "price band"
+                    and label != an.NO_PRICE else f"{title}: {label}")
+            rows.append([escape(name), count(cell.get("n")), *cells(used, kind_, label),
+                         *(cells(section(other, "test"), kind_, label) if other else [])])
+    used_name = "Range given" if other else "Range"
+    header = ["Wines", "Number", f"{used_name}: held", f"{used_name}: width (points)"]
+    if other:
+        other_kind = str(other.get("kind", ""))
+        header += [f"{other_kind.capitalize()} range: held",
+                   f"{other_kind.capitalize()} range: width (points)"]
+    return intro + html_table(header, rows, css="compact")
 
 
 def models_compared_html(metrics: Mapping[str, Any]) -> str:

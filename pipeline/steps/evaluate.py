@@ -23,6 +23,12 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.explain import contributions, importance
+from pipeline.intervals import (
+    add_coverage_sums,
+    coverage_sums,
+    coverage_table,
+    segment_labels,
+)
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
 from pipeline.progress import StepProgress
@@ -95,6 +101,12 @@ def _score_test_partition(
     interval = model.predict_interval(df)
     pred = interval["predicted_points"].to_numpy()
     inside = float(((y >= interval["lower"]) & (y <= interval["upper"])).sum())
+    segments = segment_labels(df["price"], df["taster_name"])
+    ranges = {"used": coverage_sums(y, interval["lower"].to_numpy(),
+                                    interval["upper"].to_numpy(), segments)}
+    if model.other_interval is not None:
+        other = model.bounds(df, pred, other=True)
+        ranges["other"] = coverage_sums(y, other["lower"], other["upper"], segments)
     mean_pred = np.full(len(df), model.target_mean)
     log_price = _log_price(df)
     price_pred = np.where(np.isnan(log_price), model.target_mean,
@@ -102,7 +114,7 @@ def _score_test_partition(
     sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
                        baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
     return ({**error_sums(y, pred), "inside": inside}, error_sums(y, mean_pred),
-            error_sums(y, price_pred), sample[list(REPORT_COLUMNS)])
+            error_sums(y, price_pred), sample[list(REPORT_COLUMNS)], ranges)
 
 
 def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS) -> pd.DataFrame:
@@ -246,6 +258,27 @@ def evaluate(
     return metrics
 
 
+def interval_record(results: list, model: WineModel) -> dict:
+    """How the model's interval, and the one it was chosen over, held on the test split.
+
+    Returns
+    -------
+    dict
+        ``kind`` (``adaptive`` or ``constant``), ``reason`` (why the adaptive one was not
+        kept, or None), ``test`` (:func:`pipeline.intervals.coverage_table` overall, per
+        price band and per critic with enough wines) and, when the model has one,
+        ``other`` with the same for the interval not kept.
+    """
+    record = {"kind": model.interval_kind,
+              "reason": model.metadata.get("interval", {}).get("reason"),
+              "test": coverage_table(add_coverage_sums([r[4]["used"] for r in results]))}
+    if model.other_interval is not None:
+        record["other"] = {
+            "kind": model.other_interval.kind,
+            "test": coverage_table(add_coverage_sums([r[4]["other"] for r in results]))}
+    return record
+
+
 def _test_metrics(results: list, model: WineModel, counts: dict,
                   price_line: tuple[float, float], dataset: Path) -> dict:
     """The report's metrics from the partitions' additive sums (see _score_test_partition)."""
@@ -262,6 +295,7 @@ def _test_metrics(results: list, model: WineModel, counts: dict,
         },
         "rows": {k: counts.get(k, 0) for k in ("input", "train", "valid", "test", "rejected")},
         "price_baseline": {"intercept": price_line[0], "slope_per_log_price": price_line[1]},
+        "interval": interval_record(results, model),
         "model_info": model.metadata,
     }
     log.info("test metrics: %s", json.dumps(metrics["model"]))

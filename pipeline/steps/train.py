@@ -4,7 +4,8 @@
 ``--model lightgbm`` stacks LightGBM on it (:mod:`pipeline.gbm`); ``auto``
 fits both and keeps the one with the lower validation MAE.  Both come from
 one hashing of the rows (:mod:`pipeline.fit`).  The kept model's 80%
-prediction interval comes from its validation residuals.
+prediction interval is placed on its validation residuals
+(:func:`pipeline.intervals.choose_interval`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from distributed import default_client
 
 from pipeline.atomic import check_not_input, check_replaceable, is_complete_dir
 from pipeline.features import stats_from_json
-from pipeline.fit import fit_candidates
+from pipeline.fit import Candidate, fit_candidates
+from pipeline.intervals import choose_interval, segment_labels, spread_features
 from pipeline.metrics import regression_metrics
-from pipeline.model import INTERVAL_COVERAGE, WineModel
+from pipeline.model import WineModel
 from pipeline.progress import StepProgress
 from pipeline.splits import every_nth
 from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
@@ -108,10 +111,8 @@ def validation_step(dataset: Path) -> int:
     return every_nth(counts.get("valid", 0), VALID_SCORE_ROWS)
 
 
-def summarise_validation(
-    pairs: np.ndarray, split_dir: Path
-) -> tuple[dict[str, float], tuple[float, float]]:
-    """Metrics and residual percentiles from validation predictions.
+def validation_metrics(pairs: np.ndarray, split_dir: Path) -> dict[str, float]:
+    """Metrics of validation predictions.
 
     Parameters
     ----------
@@ -122,17 +123,42 @@ def summarise_validation(
 
     Returns
     -------
-    metrics : dict
+    dict
         See :func:`pipeline.metrics.regression_metrics`.
-    quantiles : tuple of float
-        Residual percentiles bounding :data:`pipeline.model.INTERVAL_COVERAGE` of the rows.
     """
     if len(pairs) == 0:
         raise ValueError(f"{split_dir}: the validation split is empty")
-    tail = (1 - INTERVAL_COVERAGE) / 2
-    residuals = pairs[:, 0] - pairs[:, 1]
-    quantiles = tuple(float(q) for q in np.quantile(residuals, [tail, 1 - tail]))
-    return regression_metrics(pairs[:, 0], pairs[:, 1]), quantiles
+    return regression_metrics(pairs[:, 0], pairs[:, 1])
+
+
+def place_interval(model: WineModel, candidate: Candidate, seed: int = 0) -> dict:
+    """Give ``model`` its 80% interval, placed on the candidate's validation rows.
+
+    Parameters
+    ----------
+    model : WineModel
+        Gets ``residual_quantiles`` (the constant offsets), ``interval`` and
+        ``other_interval``.
+    candidate : Candidate
+        The model's validation predictions and their dense features.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        :func:`pipeline.intervals.choose_interval`'s record, for the metadata.
+    """
+    actual, predicted = candidate.pairs[:, 0], candidate.pairs[:, 1]
+    dense = candidate.dense
+    # The validation rows' price and critic, from their dense features.
+    price = np.where(dense["price_missing"] > 0, np.nan, np.expm1(dense["log_price"]))
+    segments = segment_labels(pd.Series(price), dense["taster_name"].reset_index(drop=True))
+    model.interval, model.other_interval, info = choose_interval(
+        spread_features(dense, predicted), actual - predicted, segments, seed=seed)
+    model.residual_quantiles = tuple(info["constant_offsets"])
+    log.info("interval: %s%s", info["kind"],
+             f" (the adaptive one was not kept: {info['reason']})" if "reason" in info else "")
+    return info
 
 
 def fingerprint(dataset_dir: Path) -> str:
@@ -208,21 +234,20 @@ def train(
         found = {model_kind: found[model_kind]}
     scores = {}
     for name, candidate in found.items():
-        scores[name] = summarise_validation(candidate.pairs, dataset / "valid")
-        log.info("validation of %s: %s", name, json.dumps(scores[name][0]))
-    chosen = min(scores, key=lambda name: scores[name][0]["mae"])
+        scores[name] = validation_metrics(candidate.pairs, dataset / "valid")
+        log.info("validation of %s: %s", name, json.dumps(scores[name]))
+    chosen = min(scores, key=lambda name: scores[name]["mae"])
     model, info = found[chosen].model, found[chosen].info
-    valid_metrics, model.residual_quantiles = scores[chosen]
+    interval = place_interval(model, found[chosen], seed)
     model.metadata = {
         **model.metadata,
         "trained_at": started.isoformat(timespec="seconds"),
         "versions": versions(),
         "train": info,
-        "valid_metrics": valid_metrics,
+        "valid_metrics": scores[chosen],
         "valid_every_nth_row": step,
-        "candidates_valid_mae": {name: s[0]["mae"] for name, s in scores.items()},
-        "interval": {"coverage": INTERVAL_COVERAGE,
-                     "residual_quantiles": list(model.residual_quantiles)},
+        "candidates_valid_mae": {name: s["mae"] for name, s in scores.items()},
+        "interval": {**interval, "residual_quantiles": list(model.residual_quantiles)},
         "data_fingerprint": fingerprint(dataset),
     }
     model.save(out_model)
