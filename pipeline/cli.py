@@ -86,7 +86,7 @@ scheduler_option = click.option(
     envvar="DASK_SCHEDULER_ADDRESS",
     default=None,
     metavar="ADDRESS",
-    help="Dask scheduler, e.g. tcp://dask-scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
+    help="Dask scheduler, e.g. tcp://scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
     "none: a LocalCluster sized to this machine).",
 )
 

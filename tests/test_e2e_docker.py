@@ -135,13 +135,14 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
     try:
         sh(["./build-task-images.sh", VERSION], env, BUILD_TIMEOUT)
 
-        sh([*compose, "up", "--detach", "--wait", "--scale", "dask-worker=2",
-            "dask-scheduler", "dask-worker", "luigid"], env, 300)
-        workers = sh([*compose, "ps", "--quiet", "dask-worker"], env, 60).stdout.split()
+        # The brief's words: `docker compose up --scale worker=N`.
+        sh([*compose, "up", "--detach", "--wait", "--scale", "worker=2",
+            "scheduler", "worker", "luigid"], env, 300)
+        workers = sh([*compose, "ps", "--quiet", "worker"], env, 60).stdout.split()
         assert len(workers) == 2, workers
 
         # What the README says: `docker compose up orchestrator`.
-        sh([*compose, "up", "--scale", "dask-worker=2", "orchestrator"], env, RUN_TIMEOUT)
+        sh([*compose, "up", "--scale", "worker=2", "orchestrator"], env, RUN_TIMEOUT)
         (orchestrator,) = sh([*compose, "ps", "--all", "--quiet", "orchestrator"], env,
                              60).stdout.split()
         state = client.containers.get(orchestrator).attrs["State"]
@@ -165,7 +166,7 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         assert (scored["predicted_points"] <= scored["upper"]).all()
 
         # Both workers executed tasks: ask them through the scheduler.
-        out = sh([*compose, "exec", "-T", "dask-scheduler", "python", "-c", WORKER_COUNTS],
+        out = sh([*compose, "exec", "-T", "scheduler", "python", "-c", WORKER_COUNTS],
                  env, 120).stdout
         found = json.loads(out.strip().splitlines()[-1])
         counts = found["counts"]
