@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,6 +130,8 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         "WINE_SCHEDULER_PORT": str(free_port()),
         "WINE_LUIGI_PORT": str(free_port()),
         "WINE_KEEP_CONTAINERS": "0",
+        # Reaches every step container: each says so in a DEBUG line of its own.
+        "WINE_LOG_LEVEL": "DEBUG",
     }
     compose = ["docker", "compose", "--file", str(REPO / "docker-compose.yml")]
     ok = False
@@ -147,6 +150,12 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
                              60).stdout.split()
         state = client.containers.get(orchestrator).attrs["State"]
         assert state["ExitCode"] == 0, f"the orchestrator exited with {state['ExitCode']}"
+
+        # Every step ran at the level given to compose (its lines relayed as "[step] ...").
+        logs = sh([*compose, "logs", "--no-color", "orchestrator"], env, 120).stdout
+        for step in ("download", "make-dataset", "train", "evaluate", "predict"):
+            assert re.search(rf"\[{step}\] \S+ \S+ DEBUG pipeline: wine-pipeline .*log level "
+                             rf"DEBUG\): {step} ", logs), f"no DEBUG line from {step}"
 
         # The model and the report, where the DAG puts them (<stage>/<run key>/...).
         models = [p for p in (data_root / "model").rglob("*") if p.is_file()]
