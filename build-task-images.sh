@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and tag every image of the Docker way:
 #   wine-pipeline/base, wine-pipeline/core-deps   shared layers (not started by anything)
-#   wine-pipeline/dask                            dask-scheduler and dask-worker
+#   wine-pipeline/dask                            the `scheduler` and `worker` services
 #   wine-pipeline/<step>                          one per step the orchestrator starts
 #   wine-pipeline/orchestrator                    the luigi DAG, and luigid
 # all tagged VERSION (default 0.1, what docker-compose.yml uses unless WINE_VERSION

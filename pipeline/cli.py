@@ -12,11 +12,14 @@ import errno
 import functools
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
+
+from pipeline import __version__
 
 log = logging.getLogger("pipeline")
 
@@ -83,7 +86,7 @@ scheduler_option = click.option(
     envvar="DASK_SCHEDULER_ADDRESS",
     default=None,
     metavar="ADDRESS",
-    help="Dask scheduler, e.g. tcp://dask-scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
+    help="Dask scheduler, e.g. tcp://scheduler:8786 (default: $DASK_SCHEDULER_ADDRESS; "
     "none: a LocalCluster sized to this machine).",
 )
 
@@ -102,9 +105,15 @@ def _client(scheduler: str | None) -> Iterator[None]:
         yield
 
 
+#: Environment variable that sets ``--log-level``; the runners set it for every step.
+LOG_LEVEL_ENV = "WINE_LOG_LEVEL"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 99})
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+@click.option("--log-level", default="INFO", show_default=True, envvar=LOG_LEVEL_ENV,
+              show_envvar=True, metavar="[DEBUG|INFO|WARNING|ERROR]",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Least severe messages logged; `run` passes it on to every step.")
 @click.version_option(package_name="wine-pipeline")
 def cli(log_level: str) -> None:
     """Predict wine ratings (80-100 points) from reviews: a Dask batch pipeline.
@@ -117,6 +126,9 @@ def cli(log_level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Says, in a step's log, which command ran at which level (and so that it got it).
+    log.debug("wine-pipeline %s (pid %d, log level %s): %s", __version__, os.getpid(),
+              log_level, shlex.join(sys.argv[1:]))
 
 
 @cli.command()
@@ -328,6 +340,11 @@ def inventory_files(paths: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
+def _log_level() -> str:
+    """The level ``--log-level`` (or ``$WINE_LOG_LEVEL``) set for this command."""
+    return click.get_current_context().find_root().params["log_level"]
+
+
 @cli.command()
 @click.option("--source", default=None,
               help="http(s) URL, local CSV path or synthetic:N[:SEED] "
@@ -352,7 +369,8 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
 
     With --inventory, each inventory file is scored by the trained model too. Complete
     outputs are not redone, so a second identical run does nothing. With the local
-    runner and no scheduler, one LocalCluster serves every step.
+    runner and no scheduler, one LocalCluster serves every step. Every step logs at
+    this command's --log-level.
     """
     from pipeline.orchestration.tasks import run_pipeline
     from pipeline.steps.download import DEFAULT_SOURCE
@@ -377,7 +395,8 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
                      cluster.dashboard_link)
         ok, final, predictions = run_pipeline(source, data_root, runner=runner,
                                               scheduler=scheduler, luigi_url=luigi_url,
-                                              workers=workers, inventories=files)
+                                              workers=workers, inventories=files,
+                                              log_level=_log_level())
     if not ok:
         raise click.ClickException("the pipeline failed; see the log above")
     model = final.requires()["model"].output().path

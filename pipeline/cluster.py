@@ -83,7 +83,7 @@ def dask_client(scheduler: str | None = None) -> Iterator[Client]:
     Parameters
     ----------
     scheduler : str, optional
-        Scheduler address such as ``tcp://dask-scheduler:8786``. Defaults to
+        Scheduler address such as ``tcp://scheduler:8786``. Defaults to
         ``$DASK_SCHEDULER_ADDRESS``; when neither is set a LocalCluster is
         started for the duration of the block.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -142,3 +143,18 @@ def test_a_failing_step_fails_the_run(tmp_path):
     assert result.returncode != 0
     assert "does not exist" in result.stderr
     assert not (tmp_path / "root" / "model").exists()
+
+
+def test_the_log_level_reaches_every_step(tmp_path):
+    # A DAG whose first step fails at once: its DEBUG lines, relayed from its own
+    # process ("[download] ..."), are there only when the run was asked for DEBUG.
+    args = ("run", "--source", str(tmp_path / "missing.csv"), "--data-root", str(tmp_path))
+    step_debug = re.compile(r"\[download\] \S+ \S+ DEBUG pipeline: wine-pipeline .* "
+                            r"\(pid \d+, log level DEBUG\): download --source ")
+    default = run_cli(*args, env={"WINE_LOG_LEVEL": ""})
+    assert default.returncode != 0 and "[download]" in default.stderr
+    assert " DEBUG " not in default.stderr
+    asked = run_cli("--log-level", "DEBUG", *args, env={"WINE_LOG_LEVEL": "WARNING"})
+    assert asked.returncode != 0
+    assert step_debug.search(asked.stderr), asked.stderr[-3000:]
+    assert re.search(r"\[download\] .* DEBUG pipeline: the step failed", asked.stderr)

@@ -42,8 +42,8 @@ FAKE_CLI = textwrap.dedent(
 
     step, args = sys.argv[1], sys.argv[2:]
     print(f"step {step} args {' '.join(args)}", flush=True)
-    print(f"uid {os.getuid()} scheduler {os.environ.get('DASK_SCHEDULER_ADDRESS', '-')}",
-          flush=True)
+    print(f"uid {os.getuid()} scheduler {os.environ.get('DASK_SCHEDULER_ADDRESS', '-')} "
+          f"log level {os.environ.get('WINE_LOG_LEVEL', '-')}", flush=True)
     if step == "ok":          # ok N OUT: N lines, then write OUT
         for i in range(int(args[0])):
             print(f"line {i}", flush=True)
@@ -156,12 +156,16 @@ def test_from_env_reads_the_compose_settings():
         "WINE_IMAGE_TAG": "1.2", "WINE_DOCKER_NETWORK": "net", "WINE_HOST_DATA_ROOT": "/srv/d",
         "WINE_DATA_MOUNT": "/data", "WINE_KEEP_CONTAINERS": "1", "WINE_STEP_USER": "1001:1001",
         "DASK_SCHEDULER_ADDRESS": "tcp://s:8786", "WINE_PASS_ENV": "EXTRA", "EXTRA": "x",
-        "OTHER": "not passed",
+        "WINE_LOG_LEVEL": "WARNING", "OTHER": "not passed",
     }
     r = DockerRunner.from_env(env, env={"MORE": "y"})
     assert (r.tag, r.network, r.host_data_root, r.data_mount) == ("1.2", "net", "/srv/d", "/data")
     assert r.keep_containers and r.user == "1001:1001"
-    assert r.env == {"DASK_SCHEDULER_ADDRESS": "tcp://s:8786", "EXTRA": "x", "MORE": "y"}
+    assert r.env == {"DASK_SCHEDULER_ADDRESS": "tcp://s:8786", "EXTRA": "x", "MORE": "y",
+                     "WINE_LOG_LEVEL": "WARNING"}
+    # The level a task passes (the run's --log-level) wins over the orchestrator's own.
+    r = DockerRunner.from_env(env, env={"WINE_LOG_LEVEL": "DEBUG"})
+    assert r.env["WINE_LOG_LEVEL"] == "DEBUG"
     assert r.image_for("train") == "wine-pipeline/train:1.2"
     defaults = DockerRunner.from_env({})
     assert (defaults.tag, defaults.network, defaults.keep_containers) == ("0.1", None, False)
@@ -169,8 +173,10 @@ def test_from_env_reads_the_compose_settings():
 
 def test_make_runner_docker_branch(monkeypatch):
     monkeypatch.setenv("WINE_IMAGE_TAG", "9.9")
-    runner = make_runner("docker")
+    monkeypatch.setenv("WINE_LOG_LEVEL", "INFO")
+    runner = make_runner("docker", env={"WINE_LOG_LEVEL": "DEBUG"})
     assert isinstance(runner, DockerRunner) and runner.tag == "9.9"
+    assert runner.env["WINE_LOG_LEVEL"] == "DEBUG"
 
 
 # ------------------------------------------------------------------ real engine
@@ -179,7 +185,8 @@ def test_success_streams_the_log_and_removes_the_container(
     cleanup.append(task_id)
     caplog.set_level(logging.INFO, logger=dr.__name__)
     statuses: list[str] = []
-    runner = make(client, tag, data_root, env={"DASK_SCHEDULER_ADDRESS": "tcp://sched:8786"})
+    runner = make(client, tag, data_root, env={"DASK_SCHEDULER_ADDRESS": "tcp://sched:8786",
+                                               "WINE_LOG_LEVEL": "DEBUG"})
 
     runner.run("ok", ["7", "/usr/share/data/out.txt"], task_id, statuses.append)
 
@@ -189,7 +196,7 @@ def test_success_streams_the_log_and_removes_the_container(
     assert "[ok] step ok args 7 /usr/share/data/out.txt" in logged
     uid_line = next(m for m in logged if m.startswith("[ok] uid "))
     assert "uid 0 " not in uid_line, "steps must not run as root"
-    assert "scheduler tcp://sched:8786" in uid_line
+    assert "scheduler tcp://sched:8786 log level DEBUG" in uid_line
     assert statuses and statuses[-1] == "line 6"
     assert (data_root / "out.txt").read_text() == "done"
     assert containers_of(client, task_id) == []

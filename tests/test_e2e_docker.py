@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -129,23 +130,32 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         "WINE_SCHEDULER_PORT": str(free_port()),
         "WINE_LUIGI_PORT": str(free_port()),
         "WINE_KEEP_CONTAINERS": "0",
+        # Reaches every step container: each says so in a DEBUG line of its own.
+        "WINE_LOG_LEVEL": "DEBUG",
     }
     compose = ["docker", "compose", "--file", str(REPO / "docker-compose.yml")]
     ok = False
     try:
         sh(["./build-task-images.sh", VERSION], env, BUILD_TIMEOUT)
 
-        sh([*compose, "up", "--detach", "--wait", "--scale", "dask-worker=2",
-            "dask-scheduler", "dask-worker", "luigid"], env, 300)
-        workers = sh([*compose, "ps", "--quiet", "dask-worker"], env, 60).stdout.split()
+        # The brief's words: `docker compose up --scale worker=N`.
+        sh([*compose, "up", "--detach", "--wait", "--scale", "worker=2",
+            "scheduler", "worker", "luigid"], env, 300)
+        workers = sh([*compose, "ps", "--quiet", "worker"], env, 60).stdout.split()
         assert len(workers) == 2, workers
 
         # What the README says: `docker compose up orchestrator`.
-        sh([*compose, "up", "--scale", "dask-worker=2", "orchestrator"], env, RUN_TIMEOUT)
+        sh([*compose, "up", "--scale", "worker=2", "orchestrator"], env, RUN_TIMEOUT)
         (orchestrator,) = sh([*compose, "ps", "--all", "--quiet", "orchestrator"], env,
                              60).stdout.split()
         state = client.containers.get(orchestrator).attrs["State"]
         assert state["ExitCode"] == 0, f"the orchestrator exited with {state['ExitCode']}"
+
+        # Every step ran at the level given to compose (its lines relayed as "[step] ...").
+        logs = sh([*compose, "logs", "--no-color", "orchestrator"], env, 120).stdout
+        for step in ("download", "make-dataset", "train", "evaluate", "predict"):
+            assert re.search(rf"\[{step}\] \S+ \S+ DEBUG pipeline: wine-pipeline .*log level "
+                             rf"DEBUG\): {step} ", logs), f"no DEBUG line from {step}"
 
         # The model and the report, where the DAG puts them (<stage>/<run key>/...).
         models = [p for p in (data_root / "model").rglob("*") if p.is_file()]
@@ -165,7 +175,7 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         assert (scored["predicted_points"] <= scored["upper"]).all()
 
         # Both workers executed tasks: ask them through the scheduler.
-        out = sh([*compose, "exec", "-T", "dask-scheduler", "python", "-c", WORKER_COUNTS],
+        out = sh([*compose, "exec", "-T", "scheduler", "python", "-c", WORKER_COUNTS],
                  env, 120).stdout
         found = json.loads(out.strip().splitlines()[-1])
         counts = found["counts"]

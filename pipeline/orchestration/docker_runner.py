@@ -131,7 +131,7 @@ class DockerRunner(StepRunner):
         Image name prefix, as ``build-task-images.sh`` tags them.
     network : str, optional
         Docker network the step joins (the Compose network, where
-        ``dask-scheduler`` resolves).  Default: the orchestrator container's own
+        ``scheduler`` resolves).  Default: the orchestrator container's own
         network when it has exactly one, else Docker's default bridge.
     host_data_root : str, optional
         Host path (or named volume) mounted at ``data_mount`` in every step
@@ -141,7 +141,8 @@ class DockerRunner(StepRunner):
         Where the data root is seen inside the containers; the paths in a step's
         arguments are below it, so they are passed on unchanged.
     env : mapping, optional
-        Environment of every step, e.g. ``DASK_SCHEDULER_ADDRESS``.
+        Environment of every step, e.g. ``DASK_SCHEDULER_ADDRESS`` or
+        ``WINE_LOG_LEVEL`` (the step's ``--log-level``).
     keep_containers : bool, default False
         Keep finished containers (for ``docker logs``/``docker inspect``) instead
         of removing them.  The next attempt of the same task still removes them.
@@ -202,9 +203,9 @@ class DockerRunner(StepRunner):
             Defaults to ``os.environ``.  Read: ``WINE_IMAGE_TAG``,
             ``WINE_IMAGE_REPOSITORY``, ``WINE_DOCKER_NETWORK``,
             ``WINE_HOST_DATA_ROOT``, ``WINE_DATA_MOUNT``, ``WINE_KEEP_CONTAINERS``,
-            ``WINE_STEP_USER``, ``WINE_STEP_MEMORY``, ``DASK_SCHEDULER_ADDRESS``
-            and ``WINE_PASS_ENV`` (comma-separated names of further variables
-            handed to every step).
+            ``WINE_STEP_USER``, ``WINE_STEP_MEMORY``; ``DASK_SCHEDULER_ADDRESS``
+            and ``WINE_LOG_LEVEL`` are handed to every step, and so are the
+            variables ``WINE_PASS_ENV`` names (comma-separated).
         **overrides
             Constructor arguments that win over the environment.  ``env`` is
             merged into the environment gathered here rather than replacing it.
@@ -215,7 +216,7 @@ class DockerRunner(StepRunner):
         """
         environ = os.environ if environ is None else environ
         step_env: dict[str, str] = {}
-        passed = ["DASK_SCHEDULER_ADDRESS"]
+        passed = ["DASK_SCHEDULER_ADDRESS", "WINE_LOG_LEVEL"]
         passed += [n.strip() for n in environ.get("WINE_PASS_ENV", "").split(",") if n.strip()]
         for name in passed:
             if environ.get(name):

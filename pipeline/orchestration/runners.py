@@ -127,7 +127,8 @@ class LocalRunner(StepRunner):
     Parameters
     ----------
     env : mapping, optional
-        Extra environment for the step, e.g. ``DASK_SCHEDULER_ADDRESS``.
+        Extra environment for the step (over this process's own), e.g.
+        ``WINE_LOG_LEVEL``, the step's ``--log-level``.
     """
 
     name = "local"

@@ -19,6 +19,7 @@ from pathlib import Path
 import luigi
 
 from pipeline.atomic import SUCCESS_FLAG, is_complete_dir
+from pipeline.cli import LOG_LEVEL_ENV
 from pipeline.orchestration.runners import make_runner
 from pipeline.progress import parse_line
 
@@ -84,6 +85,10 @@ class StepTask(luigi.Task):
     scheduler = luigi.OptionalParameter(
         default=None, significant=False, description="Dask scheduler address for the steps"
     )
+    log_level = luigi.OptionalParameter(
+        default=None, significant=False,
+        description="--log-level of every step, given as WINE_LOG_LEVEL (default: the step's)",
+    )
 
     #: Subcommand of ``wine-pipeline``.
     step: str = ""
@@ -113,7 +118,9 @@ class StepTask(luigi.Task):
         args = self.arguments()
         if self.scheduler and self.step != "download":
             args += ["--scheduler", self.scheduler]
-        make_runner(self.runner).run(self.step, args, self.task_id, self.report)
+        # In the step's environment, not its arguments: the level is the CLI's, not the step's.
+        env = {LOG_LEVEL_ENV: self.log_level} if self.log_level else {}
+        make_runner(self.runner, env=env).run(self.step, args, self.task_id, self.report)
         if not self.complete():
             raise RuntimeError(f"{self.step} finished but its output {self.output().path} "
                                "is missing")
@@ -211,6 +218,7 @@ def run_pipeline(
     luigi_url: str | None = None,
     workers: int = 1,
     inventories: Sequence[str] = (),
+    log_level: str | None = None,
 ) -> tuple[bool, Evaluate, list[Predict]]:
     """Build the DAG up to the report (and the predictions) and run what is not complete.
 
@@ -230,6 +238,8 @@ def run_pipeline(
         luigi worker processes.
     inventories : sequence of str, optional
         Inventory files to score with the trained model, one Predict task each.
+    log_level : str, optional
+        ``--log-level`` of every step (``WINE_LOG_LEVEL`` in its environment).
 
     Returns
     -------
@@ -241,7 +251,7 @@ def run_pipeline(
         One task per inventory, in order.
     """
     common = {"source": source, "data_root": data_root, "runner": runner,
-              "scheduler": scheduler}
+              "scheduler": scheduler, "log_level": log_level}
     final = Evaluate(**common)
     predictions = [Predict(inventory=str(path), **common) for path in inventories]
     # The CLI has configured logging already; luigi's own set-up would print every line twice.

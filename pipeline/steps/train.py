@@ -14,8 +14,6 @@ import datetime
 import hashlib
 import json
 import logging
-import platform
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from pipeline.features import stats_from_json
 from pipeline.fit import Candidate, fit_candidates
 from pipeline.intervals import choose_interval, segment_labels, spread_features
 from pipeline.metrics import regression_metrics
-from pipeline.model import WineModel
+from pipeline.model import WineModel, package_versions
 from pipeline.progress import StepProgress
 from pipeline.splits import every_nth
 from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
@@ -42,11 +40,6 @@ MODEL_KINDS = ("auto", "sgd", "lightgbm")
 #: and the MAE to about ±0.01, so scoring more only costs hashing time (a tenth of
 #: the data: 100,000 rows at 1M) and grows with the data.  Evenly spread rows are kept.
 VALID_SCORE_ROWS = 20_000
-
-#: Libraries whose versions are recorded in the model file.
-VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
-             "pyarrow")
-
 
 def require_dataset(dataset_dir: str | Path) -> Path:
     """Check that ``dataset_dir`` is a complete make-dataset output.
@@ -180,22 +173,6 @@ def fingerprint(dataset_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the numeric libraries, for the model's metadata.
-
-    Returns
-    -------
-    dict
-    """
-    found = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            found[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            found[name] = "absent"
-    return found
-
-
 def train(
     dataset_dir: str | Path, out_model: str | Path, seed: int = 0, model_kind: str = "auto"
 ) -> WineModel:
@@ -242,7 +219,7 @@ def train(
     model.metadata = {
         **model.metadata,
         "trained_at": started.isoformat(timespec="seconds"),
-        "versions": versions(),
+        "versions": package_versions(),
         "train": info,
         "valid_metrics": scores[chosen],
         "valid_every_nth_row": step,
