@@ -218,19 +218,13 @@ def _pid() -> int:
 def _warm_up() -> None:
     import importlib
 
-    # Older step code (--code-commit) lacks some of these modules: import what exists.
     for name in ("lightgbm.dask", "pyarrow.parquet", "sklearn.linear_model",
                  "pipeline.features", "pipeline.fit", "pipeline.steps.evaluate",
                  "pipeline.steps.make_dataset", "pipeline.steps.predict",
                  "pipeline.steps.train"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    try:
-        from pipeline.csv_records import scan_block
-    except ImportError:
-        return
+        importlib.import_module(name)
+    from pipeline.csv_records import scan_block
+
     # Compiled code is loaded from numba's cache on first call: a long-lived worker has it.
     scan_block(b"a,b\n1,2\n")
 

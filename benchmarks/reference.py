@@ -31,17 +31,10 @@ from benchmarks.common import code_fingerprint  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
 from pipeline.features import FeatureSpec, combine_stats, numeric_frame, numeric_stats  # noqa: E402
 from pipeline.metrics import regression_metrics  # noqa: E402
+from pipeline.model import SgdModel as LinearModel  # noqa: E402
 from pipeline.schema import TARGET  # noqa: E402
-from pipeline.steps.make_dataset import assign_split  # noqa: E402
-
-try:  # the linear model's home moved from the train step to pipeline.sgd
-    from pipeline.sgd import SGD_PARAMS, n_epochs
-except ImportError:  # pragma: no cover - older layout
-    from pipeline.steps.train import SGD_PARAMS, n_epochs
-try:
-    from pipeline.model import SgdModel as LinearModel
-except ImportError:  # pragma: no cover - older layout
-    from pipeline.model import WineModel as LinearModel
+from pipeline.sgd import SGD_PARAMS, n_epochs  # noqa: E402
+from pipeline.splitting import split_of  # noqa: E402
 
 T_IMPORTED = time.perf_counter()
 
@@ -72,7 +65,7 @@ def run_reference(csv: Path, seed: int = 0, epochs: int | None = None) -> dict:
     n_input, n_rejected = len(raw), len(rejects)
     del raw, rejects
     lap("clean")
-    split = assign_split(clean)
+    split = split_of(clean["description"])
     train = clean[split == "train"]
     valid_rows = int((split == "valid").sum())
     test = clean[split == "test"]

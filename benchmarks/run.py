@@ -203,19 +203,19 @@ WORKER_PROFILER = False
 
 
 def snapshot_code(ref: str, work_dir: Path) -> tuple[Path, str]:
-    """Extract ``pipeline/`` at commit ``ref`` under the work dir; return its path and sha.
+    """Extract ``pipeline/`` and ``benchmarks/`` at commit ``ref``; return their path and sha.
 
-    The benchmark processes import it ahead of the working tree, so a long run
-    measures one commit even while the working tree changes.
+    The benchmark processes import them ahead of the working tree, so a long run
+    measures one commit, its reference beside it, even while the working tree changes.
     """
     sha = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout.strip()
     dest = work_dir / "code" / sha[:12]
-    if not (dest / "pipeline" / "__init__.py").is_file():
+    if not (dest / "pipeline" / "__init__.py").is_file() or not (dest / "benchmarks").is_dir():
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", sha, "pipeline"], cwd=ROOT,
+        archive = subprocess.run(["git", "archive", sha, "pipeline", "benchmarks"], cwd=ROOT,
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
         shutil.rmtree(dest, ignore_errors=True)

@@ -4,7 +4,7 @@ The same CSV is read by Spark's CSV source (one string column per field, not
 ``multiLine``: the synthetic files have no line breaks inside fields, and a
 ``multiLine`` read is not split and so runs on one core), cleaned with Spark SQL
 expressions that mirror :func:`pipeline.cleaning.clean_partition`, and split by
-the pipeline's own hash: a ``pandas_udf`` calls :func:`pipeline.cleaning.split_bucket`
+the pipeline's own hash: a ``pandas_udf`` calls :func:`pipeline.splitting.split_bucket`
 on the cleaned descriptions, so every row lands in the same split as in the
 pipeline.  The features are those of :class:`pipeline.features.FeatureSpec`: the
 same tokens (words and bigrams of the lower-cased description and title, the
@@ -59,30 +59,6 @@ T_START = time.perf_counter()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
-
-from benchmarks.common import code_fingerprint  # noqa: E402
-from benchmarks.monitor import MB, _hwm_bytes  # noqa: E402
-from pipeline.cleaning import INDEX_ALIASES, VINTAGE_MAX, VINTAGE_MIN, split_bucket  # noqa: E402
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, combine_stats  # noqa: E402
-from pipeline.metrics import regression_metrics  # noqa: E402
-from pipeline.model import clip_points  # noqa: E402
-from pipeline.schema import (  # noqa: E402
-    CATEGORY_COLUMNS,
-    ID_COLUMN,
-    INPUT_COLUMNS,
-    POINTS_MAX,
-    POINTS_MIN,
-    PRICE_MAX,
-    STRING_COLUMNS,
-    TARGET,
-)
-from pipeline.steps.make_dataset import SPLIT_EDGES  # noqa: E402
-
-try:  # the linear model's home moved from the train step to pipeline.sgd
-    from pipeline.sgd import SGD_PARAMS
-except ImportError:  # pragma: no cover - older layout
-    from pipeline.steps.train import SGD_PARAMS
-
 from pyspark import StorageLevel  # noqa: E402
 from pyspark.ml.feature import (  # noqa: E402
     ElementwiseProduct,
@@ -98,6 +74,25 @@ from pyspark.ml.regression import LinearRegression  # noqa: E402
 from pyspark.sql import Column, DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402, N812
 from pyspark.sql.types import StringType, StructField, StructType  # noqa: E402
+
+from benchmarks.common import code_fingerprint  # noqa: E402
+from benchmarks.monitor import MB, _hwm_bytes  # noqa: E402
+from pipeline.cleaning import INDEX_ALIASES, VINTAGE_MAX, VINTAGE_MIN  # noqa: E402
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, combine_stats  # noqa: E402
+from pipeline.metrics import regression_metrics  # noqa: E402
+from pipeline.model import clip_points  # noqa: E402
+from pipeline.schema import (  # noqa: E402
+    CATEGORY_COLUMNS,
+    ID_COLUMN,
+    INPUT_COLUMNS,
+    POINTS_MAX,
+    POINTS_MIN,
+    PRICE_MAX,
+    STRING_COLUMNS,
+    TARGET,
+)
+from pipeline.sgd import SGD_PARAMS  # noqa: E402
+from pipeline.splitting import SPLIT_EDGES, split_bucket  # noqa: E402
 
 #: L-BFGS iterations when ``--epochs`` is not given (each is one or more passes over the
 #: training rows).  Picked on the validation split of the 100k synthetic file: MAE 1.461

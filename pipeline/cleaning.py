@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import hashlib
 import sys
 
 import numpy as np
@@ -74,28 +73,6 @@ def parse_vintage(title: pd.Series) -> pd.Series:
     """
     years = pd.to_numeric(title.str.extract(_YEAR, expand=False), errors="coerce")
     return years.where((years >= VINTAGE_MIN) & (years <= VINTAGE_MAX)).astype("float64")
-
-
-def split_bucket(description: pd.Series) -> np.ndarray:
-    """A bucket 0-99 per row from a hash of its normalised description.
-
-    The same review text always lands in the same bucket, whatever file or
-    partition it comes in, so duplicates never straddle splits and a row's
-    split never changes as the data grows.
-
-    Parameters
-    ----------
-    description : pandas.Series of str
-
-    Returns
-    -------
-    numpy.ndarray of int
-    """
-    out = np.empty(len(description), dtype=np.int64)
-    for i, text in enumerate(description.fillna("").to_numpy()):
-        key = " ".join(str(text).lower().split()).encode("utf-8", "surrogatepass")
-        out[i] = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 100
-    return out
 
 
 @functools.cache

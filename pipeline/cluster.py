@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 
 import dask
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, Future, LocalCluster, as_completed
 
 from pipeline.progress import StepProgress
 
@@ -118,14 +119,14 @@ def worker_count(client: Client) -> int:
     return max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
 
 
-def compute_tracked(client: Client, tasks: list, progress: StepProgress | None, phase: str,
-                    detail: str = "") -> list:
-    """Compute delayed tasks on the cluster, telling ``progress`` as each one finishes.
+def gather_tracked(client: Client, futures: list, progress: StepProgress | None, phase: str,
+                   detail: str = "") -> list:
+    """Wait for futures, telling ``progress`` as each one finishes, and gather them.
 
     Parameters
     ----------
     client : distributed.Client
-    tasks : list of dask.delayed.Delayed
+    futures : list of distributed.Future
     progress : StepProgress or None
     phase : str
         The phase of ``progress`` the tasks make up.
@@ -135,10 +136,61 @@ def compute_tracked(client: Client, tasks: list, progress: StepProgress | None, 
     Returns
     -------
     list
-        The tasks' results, in order.
+        The results, in order.
     """
-    futures = client.compute(tasks)
     finished = as_completed(futures)
     for _ in (progress.track(phase, finished, len(futures), detail) if progress else finished):
         pass
     return client.gather(futures)
+
+
+def compute_tracked(client: Client, tasks: list, progress: StepProgress | None, phase: str,
+                    detail: str = "") -> list:
+    """Compute delayed tasks on the cluster, telling ``progress`` as each one finishes.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    tasks : list of dask.delayed.Delayed
+    progress : StepProgress or None
+    phase, detail : str
+        See :func:`gather_tracked`.
+
+    Returns
+    -------
+    list
+        The tasks' results, in order.
+    """
+    return gather_tracked(client, client.compute(tasks), progress, phase, detail)
+
+
+def broadcast(client: Client, obj: object) -> Future:
+    """Send ``obj`` (a model, say) to every worker once, for tasks to take as an argument."""
+    [future] = client.scatter([obj], broadcast=True)
+    return future
+
+
+def submit_per_file(client: Client, func: Callable, files: list, *args: object,
+                    name: str) -> list[Future]:
+    """Start ``func(path, *args)`` on the cluster for each file, one task per file.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    func : callable
+        Takes the file's path (a str) first; any of ``args`` may be a future
+        (see :func:`broadcast`).
+    files : list of path-like
+    *args
+        Passed after the path.
+    name : str
+        Name of the tasks on the dashboard (``name-<run>-<i>``).
+
+    Returns
+    -------
+    list of distributed.Future
+        In the order of ``files``.
+    """
+    run = uuid.uuid4().hex[:8]
+    return [client.submit(func, str(f), *args, key=f"{name}-{run}-{i}")
+            for i, f in enumerate(files)]

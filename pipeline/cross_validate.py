@@ -15,37 +15,20 @@ import math
 import tempfile
 from pathlib import Path
 
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from pipeline.atomic import atomic_file, check_not_input, check_replaceable
-from pipeline.cleaning import split_bucket
+from pipeline.baselines import baseline_predictions, price_line, price_sums
+from pipeline.dataset import Dataset
 from pipeline.metrics import regression_metrics
-from pipeline.schema import SPLITS, TARGET
-from pipeline.steps.train import require_dataset
+from pipeline.schema import TARGET
+from pipeline.splitting import SPLITS, cv_folds
 
 log = logging.getLogger(__name__)
 
-#: Rows of the non-test folds whose bucket is a multiple of this go to validation.
-VALID_EVERY = 8
-
 MODELS = ("mean", "price_only", "sgd", "lightgbm")
-
-
-def _price_line(train: pd.DataFrame) -> tuple[float, float]:
-    known = train.dropna(subset=["price"])
-    slope, intercept = np.polyfit(np.log1p(known["price"]), known[TARGET], 1)
-    return float(intercept), float(slope)
-
-
-def _baselines(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
-    mean = train[TARGET].mean()
-    intercept, slope = _price_line(train)
-    by_price = np.where(test["price"].isna(), mean,
-                        intercept + slope * np.log1p(test["price"].fillna(0)))
-    return {"mean": np.full(len(test), mean), "price_only": by_price}
 
 
 def summarise(per_fold: list[dict]) -> dict:
@@ -106,21 +89,20 @@ def cross_validate(
 
     from pipeline.fit import fit_candidates
 
-    dataset = require_dataset(dataset_dir)
-    check_not_input(out_json, dataset)
+    dataset = Dataset(dataset_dir)
+    check_not_input(out_json, dataset.path)
     check_replaceable(out_json, directory=False)
-    rows = pd.concat([dd.read_parquet(str(dataset / s)).compute() for s in SPLITS],
-                     ignore_index=True)
-    bucket = split_bucket(rows["description"])
-    fold_of_row = bucket * folds // 100
+    rows = pd.concat([dataset.read(s) for s in SPLITS], ignore_index=True)
+    fold_of_row, validates = cv_folds(rows["description"], folds)
     per_fold = []
     for k in range(folds):
         test = rows[fold_of_row == k]
         rest = rows[fold_of_row != k]
-        is_valid = bucket[fold_of_row != k] % VALID_EVERY == 0
+        is_valid = validates[fold_of_row != k]
         train, valid = rest[~is_valid], rest[is_valid]
         result: dict = {"fold": k, "train_rows": len(train), "test_rows": len(test)}
-        for name, pred in _baselines(train, test).items():
+        line = price_line(price_sums(train))
+        for name, pred in baseline_predictions(test, train[TARGET].mean(), line).items():
             result[name] = regression_metrics(test[TARGET], pred)
         with tempfile.TemporaryDirectory(prefix="wine-cv-") as tmp:
             for name, part in (("train", train), ("valid", valid)):

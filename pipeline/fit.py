@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client, as_completed
 
+from pipeline.dataset import split_files
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.gbm import fit_stacked_gbm
 from pipeline.gbm_features import GBM_FEATURES
@@ -37,7 +38,6 @@ from pipeline.sgd import (
     oof_frame,
     score_valid,
 )
-from pipeline.splits import split_files
 
 
 @dataclasses.dataclass

@@ -57,9 +57,6 @@ POINTS_MIN, POINTS_MAX = 80, 100
 #: Prices above this are taken as data-entry errors (the dearest wine in the source is 3,300).
 PRICE_MAX = 100_000.0
 
-#: Names of the split directories of a data set.
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
-
 #: Directory of a data set that holds the rows set aside, with their reason.
 REJECTS = "rejects"
 

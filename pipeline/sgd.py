@@ -24,12 +24,12 @@ import scipy.sparse as sp
 from distributed import Client, Future, as_completed
 from sklearn.linear_model import SGDRegressor
 
-from pipeline.cleaning import split_bucket
 from pipeline.features import FeatureSpec
 from pipeline.gbm_features import gbm_frame
 from pipeline.model import SgdModel, clip_points
 from pipeline.progress import StepProgress
 from pipeline.schema import TARGET
+from pipeline.splitting import fold_of
 
 #: Hyperparameters hand-tuned on the validation split of the challenge sample.
 SGD_PARAMS = {
@@ -86,23 +86,6 @@ def n_folds(rows: int) -> int:
     return N_FOLDS_LARGE if rows >= LARGE_ROWS else N_FOLDS
 
 
-def fold_of(df: pd.DataFrame, folds: int = N_FOLDS) -> np.ndarray:
-    """Cross-fitting fold (0 to ``folds - 1``) of each row, from its review hash.
-
-    Duplicate reviews share a fold, as they share a split.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-    folds : int, default :data:`N_FOLDS`
-
-    Returns
-    -------
-    numpy.ndarray of int8
-    """
-    return (split_bucket(df["description"]) % folds).astype(np.int8)
-
-
 @dataclasses.dataclass
 class TrainBlock:
     """One training partition, hashed once, as the models and the GBM need it.
@@ -151,7 +134,8 @@ def hash_block(df: pd.DataFrame, spec: FeatureSpec, y_mean: float, dense: bool,
     """
     y = df[TARGET].to_numpy(dtype="float64") - y_mean
     frame = gbm_frame(df, np.zeros(len(df))) if dense else None
-    return TrainBlock(x=spec.transform(df), y=y, fold=fold_of(df, folds), dense=frame)
+    return TrainBlock(x=spec.transform(df), y=y, fold=fold_of(df["description"], folds),
+                      dense=frame)
 
 
 def new_models(folds: list[int], seed: int) -> dict[int, SGDRegressor]:

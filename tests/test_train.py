@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import read_split
+from pipeline.dataset import Dataset
 from pipeline.explain import contributions
 from pipeline.features import FeatureSpec
 from pipeline.fit import fit_candidates
@@ -27,7 +28,6 @@ from pipeline.sgd import (
     N_FOLDS,
     TrainBlock,
     chains_for,
-    fold_of,
     hash_block,
     n_epochs,
     new_models,
@@ -35,14 +35,9 @@ from pipeline.sgd import (
     visit,
     visit_order,
 )
+from pipeline.splitting import fold_of
 from pipeline.steps.evaluate import explanations
-from pipeline.steps.train import (
-    VALID_SCORE_ROWS,
-    recorded_train_stats,
-    require_dataset,
-    train,
-    validation_step,
-)
+from pipeline.steps.train import VALID_SCORE_ROWS, train
 
 
 def fit(client, dataset, **kwargs):
@@ -87,7 +82,7 @@ def test_same_seed_same_model(client, dataset_dir):
 
 
 def test_recorded_statistics_give_the_same_model(client, dataset_dir):
-    recorded = recorded_train_stats(dataset_dir)
+    recorded = Dataset(dataset_dir).train_stats()
     assert recorded is not None
     first = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=2, train_stats=recorded)
     second = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=2)
@@ -104,9 +99,11 @@ def test_recorded_statistics_give_the_same_model(client, dataset_dir):
 
 
 def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_dir, tmp_path):
-    assert validation_step(dataset_dir) == 1  # the sample's few hundred: every row
-    (tmp_path / "stats.json").write_text(json.dumps({"valid": 10 * VALID_SCORE_ROWS + 1}))
-    assert validation_step(tmp_path) == 11
+    assert Dataset(dataset_dir).step("valid", VALID_SCORE_ROWS) == 1  # the sample: every row
+    shutil.copytree(dataset_dir, tmp_path / "big")
+    (tmp_path / "big" / "stats.json").write_text(
+        json.dumps({"valid": 10 * VALID_SCORE_ROWS + 1}))
+    assert Dataset(tmp_path / "big").step("valid", VALID_SCORE_ROWS) == 11
     files = sorted((dataset_dir / "valid").glob("*.parquet"))
     rows = pd.concat([pd.read_parquet(f).iloc[::3] for f in files])
     found = fit(client, dataset_dir, epochs=1, valid_step=3)
@@ -126,9 +123,9 @@ def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
     for part in record["partitions"].values():
         part["features"] = part["features"][:-1]  # made with other numeric features
     path.write_text(json.dumps(record))
-    assert recorded_train_stats(copy) is None
+    assert Dataset(copy).train_stats() is None
     path.unlink()  # a data set made before the file existed
-    assert recorded_train_stats(copy) is None
+    assert Dataset(copy).train_stats() is None
 
 
 def test_epochs_scale_with_rows():
@@ -153,7 +150,7 @@ def test_boosting_costs_less_per_row_as_rows_grow():
 def test_incomplete_dataset_is_refused(tmp_path):
     (tmp_path / "train").mkdir()
     with pytest.raises(FileNotFoundError, match="_SUCCESS"):
-        require_dataset(tmp_path)
+        Dataset(tmp_path)
 
 
 def test_interval_is_calibrated_on_validation(model_path, dataset_dir):
@@ -264,7 +261,7 @@ def test_out_of_fold_scores_come_from_the_model_that_did_not_see_the_row(sample_
     df["vintage"] = np.nan
     spec = FeatureSpec()
     block = hash_block(df, spec, y_mean=88.0, dense=True)
-    assert (block.fold == fold_of(df)).all()
+    assert (block.fold == fold_of(df["description"], N_FOLDS)).all()
     models = visit(new_models([FULL, *range(N_FOLDS)], seed=0), block)
     frame = oof_frame(block, [models], y_mean=88.0)
     for k in range(N_FOLDS):

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
-import uuid
 from pathlib import Path
 
-import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import as_completed, default_client
+from distributed import Client, default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.atomic import check_not_input, check_replaceable
+from pipeline.baselines import baseline_predictions, price_line, price_sums
+from pipeline.cluster import broadcast, gather_tracked, submit_per_file
+from pipeline.dataset import Dataset
 from pipeline.explain import contributions, importance
 from pipeline.intervals import (
     add_coverage_sums,
@@ -33,9 +32,6 @@ from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, TARGET
-from pipeline.splits import every_nth, first_rows, split_parts
-from pipeline.steps.make_dataset import STATS_FILE
-from pipeline.steps.train import require_dataset
 
 log = logging.getLogger(__name__)
 
@@ -61,42 +57,36 @@ EXPLAIN_ROWS = 2000
 TERM_SOURCE_ROWS = 5_000
 
 
-def _log_price(df: pd.DataFrame) -> np.ndarray:
-    return np.log1p(df["price"].to_numpy(dtype="float64").clip(0))
+def _price_sums_of_file(path: str) -> np.ndarray:
+    return price_sums(pd.read_parquet(path, columns=[TARGET, "price"]))
 
 
-def _price_sums(df: pd.DataFrame) -> np.ndarray:
-    x = _log_price(df)
-    y = df[TARGET].to_numpy(dtype="float64")
-    has = ~np.isnan(x)
-    x, y = x[has], y[has]
-    return np.array([len(x), x.sum(), y.sum(), (x * x).sum(), (x * y).sum()])
-
-
-def fit_price_baseline(train_dir: Path) -> tuple[float, float]:
-    """Least-squares line of points on log price over the training split.
+def fit_price_baseline(client: Client, dataset: Dataset) -> tuple[float, float]:
+    """The price-only baseline's line, fitted file by file over the training split.
 
     Parameters
     ----------
-    train_dir : pathlib.Path
+    client : distributed.Client
+    dataset : Dataset
 
     Returns
     -------
     intercept, slope : float
     """
-    parts = dd.read_parquet(str(train_dir), columns=[TARGET, "price"]).to_delayed()
-    n, sx, sy, sxx, sxy = np.sum(
-        dask.compute(*[dask.delayed(_price_sums)(p) for p in parts]), axis=0
-    )
-    if n < 2 or n * sxx - sx * sx <= 0:
-        return (sy / n if n else math.nan), 0.0
-    slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
-    return (sy - slope * sx) / n, slope
+    futures = submit_per_file(client, _price_sums_of_file, dataset.files("train"),
+                              name="price-line-block")
+    sums = client.gather(futures)
+    return price_line(np.sum(sums, axis=0) if sums else np.zeros(5))
+
+
+def _score_test_file(path: str, model: WineModel, line: tuple[float, float],
+                     step: int) -> tuple[dict, dict, dict, pd.DataFrame, dict]:
+    return _score_test_partition(pd.read_parquet(path), model, line, step)
 
 
 def _score_test_partition(
-    df: pd.DataFrame, model: WineModel, price_line: tuple[float, float], step: int
-) -> tuple[dict, dict, dict, pd.DataFrame]:
+    df: pd.DataFrame, model: WineModel, line: tuple[float, float], step: int
+) -> tuple[dict, dict, dict, pd.DataFrame, dict]:
     y = df[TARGET].to_numpy(dtype="float64")
     interval = model.predict_interval(df)
     pred = interval["predicted_points"].to_numpy()
@@ -107,10 +97,8 @@ def _score_test_partition(
     if model.other_interval is not None:
         other = model.bounds(df, pred, other=True)
         ranges["other"] = coverage_sums(y, other["lower"], other["upper"], segments)
-    mean_pred = np.full(len(df), model.target_mean)
-    log_price = _log_price(df)
-    price_pred = np.where(np.isnan(log_price), model.target_mean,
-                          price_line[0] + price_line[1] * np.nan_to_num(log_price))
+    baselines = baseline_predictions(df, model.target_mean, line)
+    mean_pred, price_pred = baselines["mean"], baselines["price_only"]
     sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
                        baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
     return ({**error_sums(y, pred), "inside": inside}, error_sums(y, mean_pred),
@@ -213,37 +201,29 @@ def evaluate(
     """
     from pipeline.report.render import ReportSession
 
-    dataset = require_dataset(dataset_dir)
-    check_not_input(out_report, dataset, model_path)
+    dataset = Dataset(dataset_dir)
+    check_not_input(out_report, dataset.path, model_path)
     check_replaceable(out_report, directory=False)
     model = load_model(model_path)
-    counts = json.loads((dataset / STATS_FILE).read_text())
-    step = every_nth(counts.get("test", 0), REPORT_SAMPLE_ROWS)
+    counts = dataset.counts()
+    step = dataset.step("test", REPORT_SAMPLE_ROWS)
 
-    price_line = fit_price_baseline(dataset / "train")
     client = default_client()
-    [model_future] = client.scatter([model], broadcast=True)
-    # One partition per file, so the report's sample is every step-th row of each file.
-    parts = split_parts(dataset / "test")[1]
-    token = uuid.uuid4().hex[:8]
-    scoring = client.compute([
-        dask.delayed(_score_test_partition)(p, model_future, price_line, step,
-                                            dask_key_name=f"score-test-block-{token}-{i}")
-        for i, p in enumerate(parts)
-    ])
+    line = fit_price_baseline(client, dataset)
+    # One task per file, so the report's sample is every step-th row of each file.
+    scoring = submit_per_file(client, _score_test_file, dataset.files("test"),
+                              broadcast(client, model), line, step, name="score-test-block")
     progress = StepProgress("evaluate", {"scoring": 0.7, "report": 0.3})
     with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx, \
             ReportSession(Path(ctx)) as report:
         # While the workers score: the report's kernel starts, and the client explains
         # a few test rows.
-        head = first_rows(dataset / "test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
+        head = dataset.first_rows("test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
         weights = (word_weights(model, head["description"]) if not head.empty
                    else pd.DataFrame({"term": [], "weight": []}))
         imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
-        for _ in progress.track("scoring", as_completed(scoring), len(scoring), "test blocks"):
-            pass
-        results = client.gather(scoring)
-        metrics = _test_metrics(results, model, counts, price_line, dataset)
+        results = gather_tracked(client, scoring, progress, "scoring", "test blocks")
+        metrics = _test_metrics(results, model, counts, line, dataset.path)
         context = Path(ctx)
         sample = pd.concat([r[3] for r in results], ignore_index=True)
         sample.to_parquet(context / "predictions.parquet", index=False)
@@ -280,7 +260,7 @@ def interval_record(results: list, model: WineModel) -> dict:
 
 
 def _test_metrics(results: list, model: WineModel, counts: dict,
-                  price_line: tuple[float, float], dataset: Path) -> dict:
+                  line: tuple[float, float], dataset: Path) -> dict:
     """The report's metrics from the partitions' additive sums (see _score_test_partition)."""
     if not results or sum(r[0]["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
@@ -294,7 +274,7 @@ def _test_metrics(results: list, model: WineModel, counts: dict,
             "price_only": metrics_from_sums(add_sums([r[2] for r in results])),
         },
         "rows": {k: counts.get(k, 0) for k in ("input", "train", "valid", "test", "rejected")},
-        "price_baseline": {"intercept": price_line[0], "slope_per_log_price": price_line[1]},
+        "price_baseline": {"intercept": line[0], "slope_per_log_price": line[1]},
         "interval": interval_record(results, model),
         "model_info": model.metadata,
     }

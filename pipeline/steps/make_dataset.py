@@ -16,7 +16,7 @@ import pandas as pd
 from distributed import default_client
 
 from pipeline.atomic import atomic_dir, check_not_input, check_replaceable, scratch_dir
-from pipeline.cleaning import REASON, clean_partition, split_bucket
+from pipeline.cleaning import REASON, clean_partition
 from pipeline.cluster import compute_tracked, worker_count
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
@@ -25,44 +25,18 @@ from pipeline.csv_input import (
     check_undecodable,
     read_csv_blocks,
 )
+from pipeline.dataset import STATS_FILE, TRAIN_STATS_FILE
 from pipeline.features import partition_stats, stats_to_json
 from pipeline.progress import StepProgress
-from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING, SPLITS
+from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING
+from pipeline.splitting import SPLITS, split_of
 from pipeline.textfiles import prepare_input
 
 log = logging.getLogger(__name__)
 
-#: Upper bounds of the hash buckets (0-99) of each split: 80 / 10 / 10.
-SPLIT_EDGES = {"train": 80, "valid": 90, "test": 100}
-
-#: Name of the statistics file written beside the splits.
-STATS_FILE = "stats.json"
-
-#: Per-file statistics of the training split (see :func:`pipeline.features.partition_stats`),
-#: so that train need not read the split once more before it hashes it.
-TRAIN_STATS_FILE = "train_stats.json"
-
 
 class TooManyRejects(RuntimeError):
     """More rows were unusable than the allowed share."""
-
-
-def assign_split(clean: pd.DataFrame) -> pd.Series:
-    """Name of the split of each cleaned row, from a hash of its description.
-
-    Parameters
-    ----------
-    clean : pandas.DataFrame
-
-    Returns
-    -------
-    pandas.Series of str
-    """
-    bucket = split_bucket(clean["description"])
-    names = pd.Series("test", index=clean.index, dtype="object")
-    names[bucket < SPLIT_EDGES["valid"]] = "valid"
-    names[bucket < SPLIT_EDGES["train"]] = "train"
-    return names
 
 
 def write_partition(
@@ -93,7 +67,7 @@ def write_partition(
         :func:`pipeline.features.partition_stats` of the training piece, in JSON types.
     """
     clean, rejects = clean_partition(raw, require_points=True)
-    split = assign_split(clean)
+    split = split_of(clean["description"])
     counts = {"input": len(raw), "rejected": len(rejects),
               "undecodable": int(raw[UNDECODABLE].sum()) if UNDECODABLE in raw else 0}
     name = f"part.{number:05d}.parquet"

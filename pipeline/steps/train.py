@@ -11,7 +11,6 @@ prediction interval is placed on its validation residuals
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -20,15 +19,13 @@ import numpy as np
 import pandas as pd
 from distributed import default_client
 
-from pipeline.atomic import check_not_input, check_replaceable, is_complete_dir
-from pipeline.features import stats_from_json
+from pipeline.atomic import check_not_input, check_replaceable
+from pipeline.dataset import Dataset
 from pipeline.fit import Candidate, fit_candidates
 from pipeline.intervals import choose_interval, segment_labels, spread_features
 from pipeline.metrics import regression_metrics
 from pipeline.model import WineModel, package_versions
 from pipeline.progress import StepProgress
-from pipeline.splits import every_nth
-from pipeline.steps.make_dataset import STATS_FILE, TRAIN_STATS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -40,69 +37,6 @@ MODEL_KINDS = ("auto", "sgd", "lightgbm")
 #: and the MAE to about ±0.01, so scoring more only costs hashing time (a tenth of
 #: the data: 100,000 rows at 1M) and grows with the data.  Evenly spread rows are kept.
 VALID_SCORE_ROWS = 20_000
-
-def require_dataset(dataset_dir: str | Path) -> Path:
-    """Check that ``dataset_dir`` is a complete make-dataset output.
-
-    Parameters
-    ----------
-    dataset_dir : str or pathlib.Path
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    FileNotFoundError
-        When the directory or its ``_SUCCESS`` flag is missing.
-    """
-    path = Path(dataset_dir)
-    if not is_complete_dir(path):
-        raise FileNotFoundError(
-            f"{path} is not a complete data set (no _SUCCESS flag); run make-dataset first"
-        )
-    return path
-
-
-def recorded_train_stats(dataset: Path) -> dict[str, dict] | None:
-    """The per-file training statistics make-dataset wrote, when usable.
-
-    Parameters
-    ----------
-    dataset : pathlib.Path
-        A make-dataset output.
-
-    Returns
-    -------
-    dict or None
-        File name to :func:`pipeline.features.partition_stats`; None when the file is
-        absent (a data set made before it existed) or was made with other numeric features.
-    """
-    path = dataset / TRAIN_STATS_FILE
-    if not path.is_file():
-        return None
-    stats = {name: stats_from_json(record)
-             for name, record in json.loads(path.read_text())["partitions"].items()}
-    return None if any(v is None for v in stats.values()) else stats
-
-
-def validation_step(dataset: Path) -> int:
-    """Score every n-th validation row, so that about :data:`VALID_SCORE_ROWS` are scored.
-
-    Parameters
-    ----------
-    dataset : pathlib.Path
-        A make-dataset output (its ``stats.json`` has the split's row count).
-
-    Returns
-    -------
-    int
-        1 up to :data:`VALID_SCORE_ROWS` validation rows.
-    """
-    counts = json.loads((dataset / STATS_FILE).read_text())
-    return every_nth(counts.get("valid", 0), VALID_SCORE_ROWS)
-
 
 def validation_metrics(pairs: np.ndarray, split_dir: Path) -> dict[str, float]:
     """Metrics of validation predictions.
@@ -154,25 +88,6 @@ def place_interval(model: WineModel, candidate: Candidate, seed: int = 0) -> dic
     return info
 
 
-def fingerprint(dataset_dir: Path) -> str:
-    """A short hash of the data set's file names and sizes.
-
-    Parameters
-    ----------
-    dataset_dir : pathlib.Path
-
-    Returns
-    -------
-    str
-        16 hex digits; equal for the same data set.
-    """
-    h = hashlib.sha256()
-    for f in sorted(dataset_dir.rglob("*")):
-        if f.is_file():
-            h.update(f"{f.relative_to(dataset_dir)}:{f.stat().st_size}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def train(
     dataset_dir: str | Path, out_model: str | Path, seed: int = 0, model_kind: str = "auto"
 ) -> WineModel:
@@ -196,22 +111,23 @@ def train(
     """
     if model_kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}")
-    dataset = require_dataset(dataset_dir)
-    check_not_input(out_model, dataset)
+    dataset = Dataset(dataset_dir)
+    check_not_input(out_model, dataset.path)
     check_replaceable(out_model, directory=False)
     started = datetime.datetime.now(datetime.UTC)
-    step = validation_step(dataset)
+    step = dataset.step("valid", VALID_SCORE_ROWS)
     kinds = ("sgd",) if model_kind == "sgd" else ("sgd", "lightgbm")
     phases = ({"hashing": 0.55, "passes": 0.3, "trees": 0.15} if "lightgbm" in kinds
               else {"hashing": 0.75, "passes": 0.25})
-    found = fit_candidates(default_client(), dataset / "train", dataset / "valid", kinds,
-                           seed=seed, train_stats=recorded_train_stats(dataset),
+    found = fit_candidates(default_client(), dataset.split_dir("train"),
+                           dataset.split_dir("valid"), kinds,
+                           seed=seed, train_stats=dataset.train_stats(),
                            valid_step=step, progress=StepProgress("train", phases))
     if model_kind != "auto":
         found = {model_kind: found[model_kind]}
     scores = {}
     for name, candidate in found.items():
-        scores[name] = validation_metrics(candidate.pairs, dataset / "valid")
+        scores[name] = validation_metrics(candidate.pairs, dataset.split_dir("valid"))
         log.info("validation of %s: %s", name, json.dumps(scores[name]))
     chosen = min(scores, key=lambda name: scores[name]["mae"])
     model, info = found[chosen].model, found[chosen].info
@@ -225,7 +141,7 @@ def train(
         "valid_every_nth_row": step,
         "candidates_valid_mae": {name: s["mae"] for name, s in scores.items()},
         "interval": {**interval, "residual_quantiles": list(model.residual_quantiles)},
-        "data_fingerprint": fingerprint(dataset),
+        "data_fingerprint": dataset.fingerprint(),
     }
     model.save(out_model)
     log.info("kept %s; model written to %s", chosen, out_model)

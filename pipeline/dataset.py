@@ -1,0 +1,169 @@
+"""A data set directory, as make-dataset writes it and every later step reads it.
+
+One directory per split (``train/``, ``valid/``, ``test/``, and ``rejects/``)
+of ``part.NNNNN.parquet`` files, one per CSV block, with ``stats.json`` (rows
+per split), ``train_stats.json`` (per-file training statistics) and the
+``_SUCCESS`` flag that makes it complete.  The steps read a split file by
+file, in file-name order, so per-file records line up with the files and
+"every n-th row of each file" names the same rows in every step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.atomic import is_complete_dir
+
+#: Rows per split, the rows set aside and the text encoding read.
+STATS_FILE = "stats.json"
+
+#: :func:`pipeline.features.partition_stats` of every training file, by file name.
+TRAIN_STATS_FILE = "train_stats.json"
+
+
+def split_files(split_dir: str | Path) -> list[Path]:
+    """The Parquet files of a split directory, in file-name order.
+
+    Parameters
+    ----------
+    split_dir : str or pathlib.Path
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    return sorted(Path(split_dir).glob("*.parquet"))
+
+
+def every_nth(rows: int, at_most: int) -> int:
+    """Step that keeps at most about ``at_most`` of ``rows`` rows, evenly spread.
+
+    Parameters
+    ----------
+    rows : int
+    at_most : int
+
+    Returns
+    -------
+    int
+        1 (every row) up to ``at_most`` rows; else ``ceil(rows / at_most)``.
+    """
+    return max(1, math.ceil(rows / at_most))
+
+
+class Dataset:
+    """A complete make-dataset output.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        When the directory or its ``_SUCCESS`` flag is missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not is_complete_dir(self.path):
+            raise FileNotFoundError(f"{self.path} is not a complete data set (no _SUCCESS "
+                                    "flag); run make-dataset first")
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r})"
+
+    def split_dir(self, split: str) -> Path:
+        """Directory of one split."""
+        return self.path / split
+
+    def files(self, split: str) -> list[Path]:
+        """The split's Parquet files, in file-name order."""
+        return split_files(self.split_dir(split))
+
+    def counts(self) -> dict:
+        """Rows per split (and ``input``, ``rejected``, ``encoding``), from ``stats.json``."""
+        return json.loads((self.path / STATS_FILE).read_text())
+
+    def rows(self, split: str) -> int:
+        """Rows of one split, as make-dataset counted them."""
+        return int(self.counts().get(split, 0))
+
+    def step(self, split: str, at_most: int) -> int:
+        """Read every n-th row of each file of ``split`` to keep about ``at_most`` rows."""
+        return every_nth(self.rows(split), at_most)
+
+    def train_stats(self) -> dict[str, dict] | None:
+        """The per-file training statistics make-dataset recorded, when usable.
+
+        Returns
+        -------
+        dict or None
+            File name to :func:`pipeline.features.partition_stats`; None when the file is
+            absent or was made with other numeric features.
+        """
+        from pipeline.features import stats_from_json
+
+        path = self.path / TRAIN_STATS_FILE
+        if not path.is_file():
+            return None
+        stats = {name: stats_from_json(record)
+                 for name, record in json.loads(path.read_text())["partitions"].items()}
+        return None if any(v is None for v in stats.values()) else stats
+
+    def read(self, split: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A whole split in memory, rows numbered from 0 (for small data sets only).
+
+        Parameters
+        ----------
+        split : str
+        columns : list of str, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        parts = [pd.read_parquet(f, columns=columns) for f in self.files(split)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+    def first_rows(self, split: str, n: int) -> pd.DataFrame:
+        """The first ``n`` rows of a split, reading its files only as far as needed.
+
+        Parameters
+        ----------
+        split : str
+        n : int
+
+        Returns
+        -------
+        pandas.DataFrame
+            At most ``n`` rows, numbered from 0.
+        """
+        pieces, found = [], 0
+        for f in self.files(split):
+            pieces.append(pd.read_parquet(f))
+            found += len(pieces[-1])
+            if found >= n:
+                break
+        if not pieces:
+            return pd.DataFrame()
+        return pd.concat(pieces, ignore_index=True).head(n)
+
+    def fingerprint(self) -> str:
+        """A short hash of the data set's file names and sizes: equal for the same data set.
+
+        Returns
+        -------
+        str
+            16 hex digits.
+        """
+        h = hashlib.sha256()
+        for f in sorted(self.path.rglob("*")):
+            if f.is_file():
+                h.update(f"{f.relative_to(self.path)}:{f.stat().st_size}\n".encode())
+        return h.hexdigest()[:16]
