@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, params
 
 log = logging.getLogger("pipeline")
 
@@ -159,7 +159,7 @@ def download(source: str, out_csv: str, timeout: float, retries: int, max_bytes:
 
 @cli.command()
 @click.option("--rows", required=True, type=click.IntRange(min=1), help="Rows to generate.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--seed", default=params.SEED, show_default=True, type=int, help="Random seed.")
 @click.option("--out-csv", required=True, type=click.Path(dir_okay=False),
               help="Where the CSV is written (atomically).")
 @friendly_errors
@@ -178,9 +178,9 @@ def generate(rows: int, seed: int, out_csv: str) -> None:
               help="Raw reviews CSV.")
 @click.option("--out-dir", required=True, type=click.Path(file_okay=False),
               help="Data set directory: train/, valid/, test/, rejects/, stats.json, _SUCCESS.")
-@click.option("--blocksize", default="32MB", show_default=True,
+@click.option("--blocksize", default=params.BLOCKSIZE, show_default=True,
               help="CSV bytes per partition.")
-@click.option("--max-reject-share", default=0.05, show_default=True,
+@click.option("--max-reject-share", default=params.MAX_REJECT_SHARE, show_default=True,
               type=click.FloatRange(0, 1), help="Fail when more rows than this are unusable.")
 @encoding_option
 @scheduler_option
@@ -206,7 +206,7 @@ def make_dataset(in_csv: str, out_dir: str, blocksize: str, max_reject_share: fl
               help="Output of make-dataset.")
 @click.option("--out-model", required=True, type=click.Path(dir_okay=False),
               help="Model file (joblib), written atomically.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--seed", default=params.SEED, show_default=True, type=int, help="Random seed.")
 @click.option("--model", "model_kind", default="auto", show_default=True,
               type=click.Choice(["auto", "sgd", "lightgbm"]),
               help="sgd: linear model on hashed features; lightgbm: LightGBM stacked on it; "
@@ -254,7 +254,7 @@ def evaluate(dataset_dir: str, model_path: str, out_report: str, scheduler: str 
 @click.option("--output", "output_csv", required=True, type=click.Path(dir_okay=False),
               help="CSV of id, predicted_points, lower, upper (80% interval), "
               "reject_reason; written atomically.")
-@click.option("--blocksize", default="32MB", show_default=True,
+@click.option("--blocksize", default=params.BLOCKSIZE, show_default=True,
               help="CSV bytes per partition.")
 @encoding_option
 @scheduler_option
@@ -277,8 +277,8 @@ def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str, en
               help="Output of make-dataset; the labelled rows of all its splits are pooled.")
 @click.option("--out-json", required=True, type=click.Path(dir_okay=False),
               help="Per-fold metrics and their summary, written atomically.")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2))
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--folds", default=params.CV_FOLDS, show_default=True, type=click.IntRange(min=2))
+@click.option("--seed", default=params.SEED, show_default=True, type=int, help="Random seed.")
 @click.option("--sgd-only", is_flag=True, help="Skip LightGBM (quicker).")
 @scheduler_option
 @friendly_errors

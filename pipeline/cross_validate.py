@@ -23,6 +23,7 @@ from pipeline.atomic import atomic_file, check_not_input, check_replaceable
 from pipeline.baselines import baseline_predictions, price_line, price_sums
 from pipeline.dataset import Dataset
 from pipeline.metrics import regression_metrics
+from pipeline.params import CV_FOLDS
 from pipeline.schema import TARGET
 from pipeline.splitting import SPLITS, cv_folds
 
@@ -62,7 +63,7 @@ def summarise(per_fold: list[dict]) -> dict:
 
 
 def cross_validate(
-    dataset_dir: str | Path, out_json: str | Path, folds: int = 5, seed: int = 0,
+    dataset_dir: str | Path, out_json: str | Path, folds: int = CV_FOLDS, seed: int = 0,
     models: tuple[str, ...] = ("sgd", "lightgbm"),
 ) -> dict:
     """Fit and score the models ``folds`` times, each fold of reviews the test set once.
@@ -75,7 +76,7 @@ def cross_validate(
         Output of make-dataset.
     out_json : str or pathlib.Path
         Per-fold metrics and the summary, written atomically.
-    folds : int, default 5
+    folds : int, default :data:`pipeline.params.CV_FOLDS`
     seed : int, default 0
     models : tuple of str
         Which of ``sgd`` and ``lightgbm`` to fit (the baselines always run).

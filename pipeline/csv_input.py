@@ -36,14 +36,15 @@ from distributed import default_client
 
 from pipeline.cluster import compute_tracked
 from pipeline.csv_records import chain_blocks, scan_block
+from pipeline.params import BLOCKSIZE
 from pipeline.progress import StepProgress
 from pipeline.schema import SchemaError, check_columns
 from pipeline.textfiles import undecodable_hint
 
 log = logging.getLogger(__name__)
 
-#: Default partition size: big enough to amortise task overhead, small enough for memory.
-DEFAULT_BLOCKSIZE = "32MB"
+#: Default partition size (see :data:`pipeline.params.BLOCKSIZE`).
+DEFAULT_BLOCKSIZE = BLOCKSIZE
 
 #: Smallest block a file is cut into to give every worker work.
 MIN_BLOCKSIZE = 256 * 1024

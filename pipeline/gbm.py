@@ -29,46 +29,17 @@ from lightgbm.dask import DaskLGBMRegressor
 
 from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
 from pipeline.model import SgdModel, StackedGbmModel, blend
-
-#: Hyperparameters hand-tuned on the validation split of the challenge sample (trees and
-#: learning rate for up to :data:`SMALL_ROWS` rows; see :func:`boosting_plan`).
-GBM_PARAMS = {
-    "objective": "regression_l1",
-    "n_estimators": 1000,
-    "learning_rate": 0.03,
-    "num_leaves": 15,
-    "min_child_samples": 20,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.8,
-    "reg_lambda": 1.0,
-    "cat_smooth": 20,
-    "min_data_per_group": 30,
-    "deterministic": True,
-    "verbose": -1,
-}
+from pipeline.params import (
+    GBM_PARAMS,
+    MAX_ROWS,
+    MIN_TREES,
+    ROWS_PER_MACHINE,
+    SMALL_ROWS,
+    TEXT_WEIGHTS,
+    TREE_POWER,
+)
 
 LABEL = "_label"
-
-#: Rows per LightGBM machine at least: below this, the per-tree network exchange
-#: between workers costs more than it saves, so fewer workers take part.
-ROWS_PER_MACHINE = 100_000
-
-#: Most training rows the GBM learns from; above it, evenly spread rows of each block.
-MAX_ROWS = 2_000_000
-
-#: Up to this many rows, the trees and learning rate of :data:`GBM_PARAMS`.
-SMALL_ROWS = 100_000
-
-#: How fast the trees fall with the rows above :data:`SMALL_ROWS` (``rows ** -TREE_POWER``).
-TREE_POWER = 0.8
-
-#: Fewest trees on big data.
-MIN_TREES = 150
-
-#: Shares of the linear model tried in the blend (see :func:`choose_text_weight`).
-TEXT_WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)
-
 
 def _meta() -> pd.DataFrame:
     columns = {name: pd.Series(dtype="float32") for name in GBM_FEATURES}

@@ -38,55 +38,22 @@ import numpy as np
 import pandas as pd
 
 from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
-
-#: Share of wines the range is meant to cover.
-INTERVAL_COVERAGE = 0.8
-
-#: Edges of the price bands, in the data's currency.
-PRICE_BAND_EDGES: tuple[float, ...] = (0, 15, 25, 40, 60, 100, np.inf)
+from pipeline.params import (
+    INTERVAL_COVERAGE,
+    MIN_ADAPTIVE_ROWS,
+    POWERS,
+    PRICE_BAND_EDGES,
+    SEGMENT_COVERAGE,
+    SEGMENT_MIN_ROWS,
+    SPREAD_FLOOR,
+    SPREAD_FOLDS,
+    SPREAD_PARAMS,
+    SPREAD_ROUNDS,
+    WIDTH_TOLERANCE,
+)
 
 #: Label of the price band of wines without a price, and of wines without a critic.
 NO_PRICE, NO_CRITIC = "no price", "unknown"
-
-#: A segment is checked from this many rows on.
-SEGMENT_MIN_ROWS = 30
-
-#: Coverage every checked segment must reach, inclusive.
-SEGMENT_COVERAGE = (0.70, 0.90)
-
-#: Folds of the validation rows the spread models are cross-fitted over.
-SPREAD_FOLDS = 5
-
-#: Fewest validation rows to try the adaptive range on (a spread model per fold needs some).
-MIN_ADAPTIVE_ROWS = 500
-
-#: Smallest spread, as a share of the median absolute residual: a wine the spread model
-#: finds easy still gets a range, not a point.
-SPREAD_FLOOR = 0.3
-
-#: The spread model: small additive trees (depth-one stumps), so that a few hundred
-#: validation rows give a smooth, not a memorised, spread.  Hand-tuned on the
-#: challenge sample and on synthetic data.
-SPREAD_PARAMS = {
-    "objective": "regression",
-    "num_leaves": 2,
-    "min_data_in_leaf": 40,
-    "learning_rate": 0.1,
-    "lambda_l2": 1.0,
-    "cat_smooth": 20,
-    "min_data_per_group": 30,
-    "deterministic": True,
-    "verbose": -1,
-}
-
-#: Boosting rounds of the spread model.
-SPREAD_ROUNDS = 150
-
-#: Powers of the spread tried, most adaptive first.
-POWERS = (1.0, 0.75, 0.5, 0.25)
-
-#: How much wider on average than the constant range an adaptive one may be.
-WIDTH_TOLERANCE = 0.02
 
 
 def conformal_quantiles(scores: np.ndarray, coverage: float) -> tuple[float, float]:

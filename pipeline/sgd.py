@@ -27,31 +27,18 @@ from sklearn.linear_model import SGDRegressor
 from pipeline.features import FeatureSpec
 from pipeline.gbm_features import gbm_frame
 from pipeline.model import SgdModel, clip_points
+from pipeline.params import (
+    LARGE_ROWS,
+    MAX_EPOCHS,
+    MIN_EPOCHS,
+    N_FOLDS,
+    N_FOLDS_LARGE,
+    SGD_PARAMS,
+    TARGET_ROW_UPDATES,
+)
 from pipeline.progress import StepProgress
 from pipeline.schema import TARGET
 from pipeline.splitting import fold_of
-
-#: Hyperparameters hand-tuned on the validation split of the challenge sample.
-SGD_PARAMS = {
-    "loss": "squared_error",
-    "penalty": "l2",
-    "alpha": 1e-5,
-    "learning_rate": "constant",
-    "eta0": 0.03,
-    "average": True,
-}
-
-#: Passes scale with the data so that small sets get enough updates and big sets
-#: no more than they need: about this many row updates in total, within bounds.
-TARGET_ROW_UPDATES = 200_000
-MIN_EPOCHS, MAX_EPOCHS = 3, 40
-
-#: Folds of the cross-fitting that gives the GBM out-of-fold text scores (see
-#: :func:`n_folds`): each fold model learns from all but one fold, so K folds cost
-#: K - 1 extra passes' worth of updates; on big data fewer do as well.
-N_FOLDS = 5
-N_FOLDS_LARGE = 2
-LARGE_ROWS = 100_000
 
 #: The model fitted on every training row (the others leave one fold out).
 FULL = -1

@@ -13,15 +13,10 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from pipeline.params import CV_VALID_EVERY, SPLIT_EDGES
+
 #: Names of the split directories of a data set.
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
-
-#: Upper bounds of the buckets of each split: 80 / 10 / 10.
-SPLIT_EDGES = {"train": 80, "valid": 90, "test": 100}
-
-#: In cross-validation, rows of the non-test folds whose bucket is a multiple of this
-#: are the fold's validation rows.
-CV_VALID_EVERY = 8
 
 
 def split_bucket(description: pd.Series) -> np.ndarray:

@@ -20,7 +20,8 @@ import pandas as pd
 
 # The price bands (in the data's currency) and the label of wines without a price: the
 # same as the model's interval is checked on.
-from pipeline.intervals import NO_PRICE, PRICE_BAND_EDGES
+from pipeline.intervals import NO_PRICE
+from pipeline.params import PRICE_BAND_EDGES
 
 #: Prediction columns of the report data and the name shown for each.
 PREDICTION_COLUMNS: dict[str, str] = {

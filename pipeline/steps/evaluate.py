@@ -30,13 +30,11 @@ from pipeline.intervals import (
 )
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
+from pipeline.params import REPORT_SAMPLE_ROWS
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, TARGET
 
 log = logging.getLogger(__name__)
-
-#: Most test rows kept for the report's figures.
-REPORT_SAMPLE_ROWS = 100_000
 
 #: Columns of the report's predictions table.
 REPORT_COLUMNS = (ID_COLUMN, TARGET, "predicted_points", "lower", "upper", "baseline_mean",

@@ -27,6 +27,7 @@ from pipeline.csv_input import (
 )
 from pipeline.dataset import STATS_FILE, TRAIN_STATS_FILE
 from pipeline.features import partition_stats, stats_to_json
+from pipeline.params import MAX_REJECT_SHARE
 from pipeline.progress import StepProgress
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING
 from pipeline.splitting import SPLITS, split_of
@@ -86,7 +87,7 @@ def make_dataset(
     in_csv: str | Path,
     out_dir: str | Path,
     blocksize: str | int = DEFAULT_BLOCKSIZE,
-    max_reject_share: float = 0.05,
+    max_reject_share: float = MAX_REJECT_SHARE,
     encoding: str = DEFAULT_ENCODING,
 ) -> dict[str, int]:
     """Build the data set directory from a raw CSV.
@@ -101,7 +102,7 @@ def make_dataset(
         and only when it holds nothing but an earlier data set.
     blocksize : str or int
         CSV bytes per partition.
-    max_reject_share : float, default 0.05
+    max_reject_share : float, default :data:`pipeline.params.MAX_REJECT_SHARE`
         Fail when a larger share of the rows is unusable.
     encoding : str, default "utf-8"
         Text encoding of the CSV.

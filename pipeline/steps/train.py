@@ -25,6 +25,7 @@ from pipeline.fit import Candidate, fit_candidates
 from pipeline.intervals import choose_interval, segment_labels, spread_features
 from pipeline.metrics import regression_metrics
 from pipeline.model import WineModel, package_versions
+from pipeline.params import VALID_SCORE_ROWS
 from pipeline.progress import StepProgress
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,6 @@ log = logging.getLogger(__name__)
 #: Model kinds the train step knows.
 MODEL_KINDS = ("auto", "sgd", "lightgbm")
 
-#: Most validation rows scored to compare the models and place the interval: from
-#: 20,000 rows the 80% interval's coverage is known to about ±0.3 points of percentage
-#: and the MAE to about ±0.01, so scoring more only costs hashing time (a tenth of
-#: the data: 100,000 rows at 1M) and grows with the data.  Evenly spread rows are kept.
-VALID_SCORE_ROWS = 20_000
 
 def validation_metrics(pairs: np.ndarray, split_dir: Path) -> dict[str, float]:
     """Metrics of validation predictions.
