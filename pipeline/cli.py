@@ -390,6 +390,7 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
     click.echo(f"report: {final.output().path}")
     for task in predictions:
         click.echo(f"predictions: {task.output().path} (of {task.inventory})")
+        click.echo(f"sheet:       {task.sheet}")
 
 
 def main() -> None:
