@@ -256,20 +256,25 @@ def evaluate(dataset_dir: str, model_path: str, out_report: str, scheduler: str 
               "reject_reason; written atomically.")
 @click.option("--blocksize", default=params.BLOCKSIZE, show_default=True,
               help="CSV bytes per partition.")
+@click.option("--sheet/--no-sheet", default=True, show_default=True,
+              help="Also write the buyer's sheet, OUTPUT's name with .html: a self-contained "
+              "page of the counts, the predicted points and the wines to look at first.")
 @encoding_option
 @scheduler_option
 @friendly_errors
-def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str, encoding: str,
-            scheduler: str | None) -> None:
+def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str, sheet: bool,
+            encoding: str, scheduler: str | None) -> None:
     """Predict the points of every wine in INPUT; unusable rows get a reason instead.
 
     One output row per input record, in input order. INPUT may be compressed (gzip,
     bzip2, xz, zip); OUTPUT is never the input, and replaces only an earlier output.
+    The buyer's sheet beside it is written first and refused like OUTPUT.
     """
     from pipeline.steps.predict import predict as run
 
     with _client(scheduler):
-        run(model_path, input_csv, output_csv, blocksize=blocksize, encoding=encoding)
+        run(model_path, input_csv, output_csv, blocksize=blocksize, encoding=encoding,
+            sheet=sheet)
 
 
 @cli.command("cross-validate")
@@ -404,6 +409,7 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
     click.echo(f"report: {final.output().path}")
     for task in predictions:
         click.echo(f"predictions: {task.output().path} (of {task.inventory})")
+        click.echo(f"sheet:       {task.sheet}")
 
 
 def main() -> None:

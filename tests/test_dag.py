@@ -12,7 +12,7 @@ import pytest
 from conftest import read_split, run_cli
 from pipeline.metrics import regression_metrics
 from pipeline.model import load_model
-from pipeline.orchestration.tasks import inventory_key, run_key
+from pipeline.orchestration.tasks import Predict, inventory_key, run_key
 
 #: Files of the user's in the data root (as the README's Docker way suggests for a CSV).
 USERS = {"reviews-copy.csv": "mine", "model/notes.txt": "mine too"}
@@ -49,6 +49,7 @@ def outputs(root, source, inventory=None):
     }
     for name in ("cellar.csv", "new_arrivals.csv") if inventory else ():
         paths[name] = root / "predictions" / key / inventory_key(inventory / name)
+        paths[f"{name} sheet"] = paths[name].with_suffix(".html")  # the buyer's sheet
     return paths
 
 
@@ -74,7 +75,10 @@ def test_run_builds_every_output(first_run, sample_csv, inventory):
     arrivals = pd.read_csv(paths["new_arrivals.csv"])
     assert arrivals["predicted_points"].tolist() == cellar["predicted_points"][:100].tolist()
     assert f"predictions: {paths['cellar.csv']} (of {inventory / 'cellar.csv'})" in result.stdout
+    assert f"sheet:       {paths['cellar.csv sheet']}" in result.stdout
     assert len(list((root / "predictions").rglob("*.csv"))) == 2  # notes.txt is no inventory
+    sheet = paths["cellar.csv sheet"].read_text(encoding="utf-8")
+    assert '<td data-count="6042">' in sheet and sheet.count("<img ") == 2
     assert "<img" in paths["report"].read_text(encoding="utf-8")
     # The user's own files in the data root are left alone.
     assert {name: (root / name).read_text() for name in USERS} == USERS
@@ -158,3 +162,17 @@ def test_the_log_level_reaches_every_step(tmp_path):
     assert asked.returncode != 0
     assert step_debug.search(asked.stderr), asked.stderr[-3000:]
     assert re.search(r"\[download\] .* DEBUG pipeline: the step failed", asked.stderr)
+
+
+def test_predictions_without_their_sheet_are_not_complete(tmp_path, sample_csv, inventory):
+    # Predictions made before the sheet existed are made again, with their sheet.
+    task = Predict(source=str(sample_csv), data_root=str(tmp_path),
+                   inventory=str(inventory / "new_arrivals.csv"))
+    csv = outputs(tmp_path, sample_csv, inventory)["new_arrivals.csv"]
+    assert task.output().path == str(csv) and task.sheet == str(csv.with_suffix(".html"))
+    assert "--sheet" in task.arguments()
+    csv.parent.mkdir(parents=True)
+    csv.write_text("id,predicted_points,lower,upper,reject_reason\n")
+    assert not task.complete()
+    csv.with_suffix(".html").write_text("<html></html>")
+    assert task.complete()

@@ -2,10 +2,11 @@
 
 A copy of the report gets a small script that, once the page has loaded,
 writes into the DOM how many images it has, how many decoded (``complete``
-and ``naturalWidth > 0``), how wide each is drawn, and which resources the
-page fetched (none: everything is inline).  Chromium prints the DOM
-(``--dump-dom``) and the test reads those numbers back.  The browser runs
-with networking features off and a throw-away profile.
+and ``naturalWidth > 0``), how wide each is drawn, which resources the
+page fetched (none: everything is inline), how many scripts it holds and its
+tables that have an id, with their rows (the buyer's sheet's test reads those).
+Chromium prints the DOM (``--dump-dom``) and the test reads those numbers back.
+The browser runs with networking features off and a throw-away profile.
 
 Chromium is Debian's ``chromium`` package (``apt-get install chromium
 fonts-liberation``).  Without it the test fails, unless
@@ -41,7 +42,11 @@ window.addEventListener("load", function () {
     widths: images.map(function (i) { return Math.round(i.getBoundingClientRect().width); }),
     broken: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                   .map(function (i) { return i.alt; }),
-    fetched: performance.getEntriesByType("resource").map(function (e) { return e.name; })
+    fetched: performance.getEntriesByType("resource").map(function (e) { return e.name; }),
+    scripts: document.scripts.length,
+    tables: Array.prototype.map.call(document.querySelectorAll("table[id]"), function (t) {
+      return {id: t.id, rows: t.tBodies.length ? t.tBodies[0].rows.length : 0};
+    })
   };
   var out = document.createElement("pre");
   out.id = "browser-check";

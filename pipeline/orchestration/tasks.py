@@ -190,7 +190,12 @@ class Evaluate(StepTask):
 
 
 class Predict(StepTask):
-    """Score one inventory file with the model of this source."""
+    """Score one inventory file with the model of this source, and write its buyer's sheet.
+
+    The output is the predictions CSV; the step writes the sheet (the same name
+    with ``.html``) before it, and the task is complete only with both, so that
+    predictions made before the sheet existed get one.
+    """
 
     step = "predict"
     inventory = luigi.Parameter(description="CSV of wines to score (input schema)")
@@ -205,9 +210,21 @@ class Predict(StepTask):
     def output(self):  # noqa: D102
         return luigi.LocalTarget(str(self.path("predictions", self._name)))
 
+    @property
+    def sheet(self) -> str:
+        """The buyer's sheet beside the predictions.
+
+        Named as :func:`pipeline.steps.predict.sheet_path` names it; not imported,
+        since the orchestrator's image has no pandas.
+        """
+        return str(Path(self.output().path).with_suffix(".html"))
+
+    def complete(self) -> bool:  # noqa: D102
+        return super().complete() and Path(self.sheet).is_file()
+
     def arguments(self):  # noqa: D102
         return ["--model", self.input().path, "--input", self.inventory,
-                "--output", self.output().path]
+                "--output", self.output().path, "--sheet"]
 
 
 def run_pipeline(

@@ -16,15 +16,43 @@ stalls, the kernel draws the figure itself: the report is the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.pool import AsyncResult, Pool
 
+import matplotlib
 from matplotlib.figure import Figure
 
 #: Longest wait, in seconds, for one figure from the helper before drawing it here.
 HELPER_TIMEOUT = 60.0
+
+#: The seaborn theme of every figure of the report and of the buyer's sheet.
+THEME: dict[str, str] = {"style": "whitegrid", "context": "notebook"}
+#: Matplotlib settings on top of the theme: resolution and bold titles.
+FIGURE_RC: dict[str, object] = {"figure.dpi": 110, "axes.titleweight": "bold",
+                                "axes.titlesize": 13, "savefig.dpi": "figure"}
+
+
+def apply_style() -> None:
+    """Set the report's look (:data:`THEME` and :data:`FIGURE_RC`) for this process."""
+    import seaborn as sns
+
+    sns.set_theme(**THEME)
+    matplotlib.rcParams.update(FIGURE_RC)
+
+
+@contextlib.contextmanager
+def report_style() -> Iterator[None]:
+    """The report's look for the figures drawn inside the block, restored afterwards.
+
+    For a caller that draws report-style figures in a process with its own
+    matplotlib settings (``predict`` drawing the buyer's sheet).
+    """
+    with matplotlib.rc_context():
+        apply_style()
+        yield
 
 
 def figure_png(make: Callable[..., Figure], *args) -> bytes:

@@ -141,6 +141,9 @@ table.compact { width: auto; }
 @media print { body { background: #fff; } .page { box-shadow: none; } }
 """
 
+#: The report's stylesheet; the buyer's sheet (:mod:`pipeline.report.sheet`) shares it.
+STYLESHEET = _CSS
+
 _HEADER = """<!DOCTYPE html>
 <html lang="en">
 <head>
