@@ -3,6 +3,8 @@
 #   wine-pipeline/base, wine-pipeline/core-deps   shared layers (not started by anything)
 #   wine-pipeline/dask                            the `scheduler` and `worker` services
 #   wine-pipeline/<step>                          one per step the orchestrator starts
+#                                                 (the Dask clients from images/step, with
+#                                                 STEP and EXTRAS as build arguments)
 #   wine-pipeline/orchestrator                    the luigi DAG, and luigid
 # all tagged VERSION (default 0.1, what docker-compose.yml uses unless WINE_VERSION
 # says otherwise).  Stops at the first failing build.  Nothing is pulled but the
@@ -22,6 +24,9 @@ cd "$(dirname "$0")"
 # Order matters: each image is built on the ones before it.
 IMAGES=(base core-deps dask download make-dataset train evaluate predict orchestrator)
 
+# The steps built from images/step/Dockerfile, with the pyproject extras each needs.
+declare -A STEP_EXTRAS=([make-dataset]="" [train]="" [evaluate]="report" [predict]="sheet")
+
 read -r -a extra <<<"${DOCKER_BUILD_ARGS:-}"
 built=()
 start=$(date +%s)
@@ -29,9 +34,17 @@ for name in "${IMAGES[@]}"; do
   tag="wine-pipeline/${name}:${VERSION}"
   echo "==> building ${tag}" >&2
   t0=$(date +%s)
+  if [[ -v "STEP_EXTRAS[$name]" ]]; then
+    file=images/step/Dockerfile
+    step_args=(--build-arg "STEP=${name}" --build-arg "EXTRAS=${STEP_EXTRAS[$name]}")
+  else
+    file="images/${name}/Dockerfile"
+    step_args=()
+  fi
   docker build \
-    --file "images/${name}/Dockerfile" \
+    --file "$file" \
     --build-arg "VERSION=${VERSION}" \
+    "${step_args[@]}" \
     --tag "$tag" \
     "${extra[@]}" \
     . >&2

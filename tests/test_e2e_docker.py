@@ -173,6 +173,11 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
         assert len(scored) > 6000
         assert (scored["lower"] <= scored["predicted_points"]).all()
         assert (scored["predicted_points"] <= scored["upper"]).all()
+        # The buyer's sheet beside them: every wine counted, its figures inline.
+        sheet = predictions.with_suffix(".html").read_text(encoding="utf-8")
+        assert '<td data-count="6042">' in sheet
+        assert sheet.count("<img ") == 2 and "data:image/png;base64," in sheet
+        assert "Most likely to rate 90 or more" in sheet
 
         # Both workers executed tasks: ask them through the scheduler.
         out = sh([*compose, "exec", "-T", "scheduler", "python", "-c", WORKER_COUNTS],
