@@ -141,11 +141,9 @@ def timed_render():
     """Wrap the report renderer so evaluate's rendering time is known apart from scoring.
 
     Since evaluate starts the report's kernel while it scores, only
-    ``ReportSession.render`` counts as rendering; older step code (``--code-commit``)
-    called ``render_report``.
+    ``ReportSession.render`` counts as rendering.
     """
-    session = getattr(render_module, "ReportSession", None)
-    owner, name = (session, "render") if session else (render_module, "render_report")
+    owner, name = render_module.ReportSession, "render"
     original = getattr(owner, name)
     spent = {"seconds": 0.0}
 

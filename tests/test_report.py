@@ -27,16 +27,18 @@ from pipeline.report import advice, analysis, plots, text  # noqa: E402
 from pipeline.report.context import load_context, read_optional_table  # noqa: E402
 from pipeline.report.render import (  # noqa: E402
     ReportError,
+    external_references,
+    make_self_contained,
+    render_report,
+)
+from pipeline.report.text import (  # noqa: E402
     accuracy_sentence,
     band_sentence,
     baseline_sentence,
     data_overview_html,
-    external_references,
     in_ten,
-    make_self_contained,
     metrics_table_html,
     model_info_html,
-    render_report,
 )
 from pipeline.schema import SchemaError  # noqa: E402
 
@@ -422,7 +424,8 @@ def test_band_sentence_names_best_and_worst():
     df = pd.DataFrame({"points": [85.0] * 6 + [92.0] * 6,
                        "predicted_points": [86.0] * 6 + [89.0] * 6,
                        "price": [np.nan] * 6 + [30.0] * 6})
-    by_price = plots.mae_by_band(df, "price", plots.PRICE_BAND_EDGES, missing_label="no price")
+    by_price = analysis.mae_by_band(df, "price", analysis.PRICE_BAND_EDGES,
+                                    missing_label="no price")
     sentence = band_sentence(by_price, "wines priced", {"no price": "wines without a price"})
     assert sentence == ("The model is most accurate for wines without a price (off by 1.0 points"
                         " on average) and least accurate for wines priced 25-40 (3.0 points).")
@@ -619,9 +622,9 @@ def test_small_formatters():
 def test_mae_by_band_counts_every_wine():
     df = pd.DataFrame({"points": [82.0, 86, 86, 95], "predicted_points": [84.0, 86, 87, 91],
                        "price": [10.0, np.nan, 30, 200]})
-    table = plots.mae_by_band(df, "price", plots.PRICE_BAND_EDGES, missing_label="no price")
+    table = analysis.mae_by_band(df, "price", analysis.PRICE_BAND_EDGES, missing_label="no price")
     model = table[table["predictor"] == "Model"]
     assert model["n"].sum() == 4
     assert model.set_index("band")["mae"].to_dict()["no price"] == 0.0
-    by_points = plots.mae_by_band(df, "points", plots.POINTS_BAND_EDGES, integer=True)
+    by_points = analysis.mae_by_band(df, "points", analysis.POINTS_BAND_EDGES, integer=True)
     assert set(by_points["band"].astype(str)) == {"80-84", "85-87", "94-100"}

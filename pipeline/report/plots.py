@@ -6,9 +6,8 @@ Every helper is a pure function: it takes a DataFrame, never touches
 copes with small data and missing values: an empty input gives a figure that
 says so instead of an error.
 
-The numbers behind the figures come from :mod:`pipeline.report.analysis`
-(``mae_by_band`` and the band edges are re-exported here, where they used to
-live).  The report template (``template.pmd``) calls these; they are also
+The numbers behind the figures come from :mod:`pipeline.report.analysis`.
+The report template (``template.pmd``) calls these; they are also
 usable from a notebook (``display(fig)``) or a script (``fig.savefig(...)``).
 """
 
@@ -25,14 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from pipeline.report import analysis as an
-
-# Re-exported: these used to live here.
-from pipeline.report.analysis import (  # noqa: F401
-    POINTS_BAND_EDGES,
-    PREDICTION_COLUMNS,
-    PRICE_BAND_EDGES,
-    mae_by_band,
-)
+from pipeline.report.analysis import PREDICTION_COLUMNS
 
 #: Colour of the model in every figure.
 MODEL_COLOUR = "#7b1e3a"
@@ -283,7 +275,7 @@ def mae_by_points_band(predictions: pd.DataFrame) -> Figure:
     matplotlib.figure.Figure
         Grouped bars: the model beside each baseline, per score band.
     """
-    table = mae_by_band(predictions, "points", POINTS_BAND_EDGES, integer=True)
+    table = an.mae_by_band(predictions, "points", an.POINTS_BAND_EDGES, integer=True)
     return _mae_bars(table, "Average error by critic's score", "Critic's score (points)")
 
 
@@ -302,7 +294,7 @@ def mae_by_price_band(predictions: pd.DataFrame) -> Figure:
     matplotlib.figure.Figure
         Grouped bars: the model beside each baseline, per price band.
     """
-    table = mae_by_band(predictions, "price", PRICE_BAND_EDGES, missing_label="no price")
+    table = an.mae_by_band(predictions, "price", an.PRICE_BAND_EDGES, missing_label=an.NO_PRICE)
     return _mae_bars(table, "Average error by bottle price", "Price per bottle")
 
 

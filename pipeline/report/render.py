@@ -51,29 +51,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.atomic import atomic_file
-
-# The context and text helpers lived here before; re-exported for existing callers.
-from pipeline.report.context import (  # noqa: F401
+from pipeline.report.context import (
     CONTEXT_ENV,
-    METRICS_FILE,
-    PREDICTIONS_FILE,
-    REPORT_PREDICTION_COLUMNS,
-    REQUIRED_PREDICTION_COLUMNS,
-    WORD_WEIGHTS_FILE,
-    ReportContext,
     check_context,
-    load_context,
-)
-from pipeline.report.text import (  # noqa: F401
-    METRIC_ROWS,
-    accuracy_sentence,
-    band_sentence,
-    baseline_sentence,
-    data_overview_html,
-    format_metric,
-    in_ten,
-    metrics_table_html,
-    model_info_html,
 )
 
 log = logging.getLogger(__name__)
