@@ -32,7 +32,7 @@ from pipeline.atomic import (
     scratch_dir,
 )
 from pipeline.cleaning import REASON, clean_partition, id_column_of
-from pipeline.cluster import compute_tracked, worker_count
+from pipeline.cluster import broadcast, compute_tracked, worker_count
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_ENCODING,
@@ -197,7 +197,7 @@ def predict(
         parts = read_csv_blocks(path, REQUIRED_FOR_SCORING, blocksize=blocksize,
                                 workers=worker_count(client), encoding=encoding,
                                 progress=progress)
-        [model_future] = client.scatter([model], broadcast=True)
+        model_future = broadcast(client, model)
         pieces = [str(scratch / f"part.{i:05d}.csv") for i in range(len(parts))]
         token = uuid.uuid4().hex[:8]
         counts = compute_tracked(client, [
