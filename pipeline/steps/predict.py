@@ -40,7 +40,8 @@ from pipeline.csv_input import (
     check_undecodable,
     read_csv_blocks,
 )
-from pipeline.model import INTERVAL_COVERAGE, WineModel, load_model
+from pipeline.model import WineModel, load_model
+from pipeline.params import INTERVAL_COVERAGE
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
 from pipeline.sheet_summary import WINE_COLUMNS, SheetSummary, merge_summaries, summarize
