@@ -14,7 +14,7 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
 from pipeline.schema import INPUT_COLUMNS, POINTS_MAX, POINTS_MIN
-from pipeline.steps.generate import BLOCK_ROWS, generate_csv, generate_frame
+from synth import BLOCK_ROWS, generate_csv, generate_frame
 
 SAMPLE_CSV = Path(__file__).resolve().parents[2] / "shared/data/wine_reviews_sample.csv"
 
