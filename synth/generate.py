@@ -1,9 +1,10 @@
-"""Synthetic wine reviews with the schema of the real input, for scale runs.
+"""Synthetic wine reviews with the schema of the real input, for tests and scale runs.
 
 The generator writes a CSV with exactly the columns of the source file: an
 unnamed index column (``0 .. rows-1``) followed by
-:data:`pipeline.schema.INPUT_COLUMNS`.  Distributions were read by eye from
-the public sample and are hard-coded below; nothing is loaded at run time.
+:data:`pipeline.schema.INPUT_COLUMNS`.  Its distributions were read by eye from
+the public sample; the word tables are the JSON files of ``synth/tables``,
+read once at import, and the numeric effects are the constants below.
 
 How a row is made
 -----------------
@@ -11,13 +12,12 @@ How a row is made
   table; variety and taster are drawn from tables chosen by the most specific
   of region_1, region_2, province and country that has one.
 * A winery is an integer drawn from a fixed per-country universe with
-  lognormal popularity (~3,800 wineries per 6,000 rows, ~23,000 per million);
-  its name and its small quality and price effects are a hash of that
-  integer, so a winery keeps its name and character across the whole file.
-* ``points`` is ``88.45`` plus country, taster, winery and designation
-  effects plus a normal quality term (std ~3 overall), rounded and clipped to
-  80-100.  ``price`` is log-normal, correlated with points (r ~0.6), and is
-  missing for ~7% of rows.
+  lognormal popularity; its name and its small quality and price effects are
+  a hash of that integer, so a winery keeps its name and character across the
+  whole file.
+* ``points`` is a base plus country, taster, winery and designation effects
+  plus a normal quality term, rounded and clipped to the source's range.
+  ``price`` is log-normal, correlated with points, and sometimes missing.
 * The description has 2-5 sentences drawn from templates.  Each sentence has
   a quality tier taken from the points plus a row-level and a sentence-level
   noise, and the tier selects the judging words ("superb", "long finish",
@@ -33,19 +33,18 @@ normals.  Those rows come in internal blocks of :data:`BLOCK_ROWS`, block
 So a row depends on ``(seed, index)`` only: the same ``(rows, seed)`` gives a
 byte-identical file whatever ``chunk_rows`` is.
 
-Performance
------------
-Strings are built with ``map(str.format, ...)`` over object arrays and each
-chunk is appended with ``DataFrame.to_csv``: about 60,000 rows per second of
-one core (half of it in ``to_csv``), ~420 MB of CSV per million rows, and a
-peak RSS of ~340 MB at the default chunk size whatever the number of rows.
-Lines end with LF (the source file uses CRLF; readers accept both).
+Strings are built with ``map(str.format, ...)`` over object arrays, the fast
+way in CPython, and each chunk is appended with ``DataFrame.to_csv``, so memory
+follows the chunk size, not the number of rows.  Lines end with LF (the source
+file uses CRLF; readers accept both).
 """
 
 from __future__ import annotations
 
+import json
 import string
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -65,1053 +64,100 @@ _PRICE_MISSING = 0.0687
 _COUNTRY_MISSING = 0.0005
 
 
-def _w(spec: str) -> list[tuple[str, float]]:
-    """Parse ``"A=3; B=2.5"`` into ``[("A", 3.0), ("B", 2.5)]``."""
-    out = []
-    for item in spec.split(";"):
-        item = item.strip()
-        if item:
-            name, _, weight = item.rpartition("=")
-            out.append((name.strip(), float(weight)))
+# --------------------------------------------------------------------------------------------
+# Word tables: synth/tables/*.json.  A weighted table is an object {value: weight} whose
+# weights need not sum to one; "" stands for a missing value.
+#
+# places.json        country: {weight, language of its winery names, points and log-price
+#                    effects, provinces: {province: {weight, regions}}}; regions lists
+#                    [region_1, weight, region_2 or null] and is empty when the country has no
+#                    region_1 (as in the source, where only a few countries fill it).
+# varieties.json     tables: weighted varieties under the most specific key found among
+#                    "country/region_1", "country/region_2", "country/province" and "country"
+#                    ("" for the missing country); white, rose, sparkling, sweet: the varieties
+#                    of each style, the others being red; appellation_varieties and
+#                    appellation_countries: titles that often name the appellation instead.
+# tasters.json       tasters: name: {twitter handle or null, points effect} (Paul Gregutt's
+#                    handle keeps the trailing space of the source); tables keyed as above.
+# titles.json        weighted vintages; by language (en, fr, it, es, pt, de, xx for the
+#                    others): winery name parts, weighted generic designations, "proper"
+#                    designation templates ("{s}" a generated surname) and the share of rows
+#                    without one; sparkling designations; the premium and plain words that
+#                    grade a designation.
+# descriptions.json  the sentence positions in order (the first two always appear) with their
+#                    templates, and the pools that fill them: tier_pools by quality tier (0
+#                    poor .. 4 outstanding) carry the signal, style_pools (by style) and
+#                    flat_pools are noise.  "{Name}" is the pool "name" capitalised.
+# --------------------------------------------------------------------------------------------
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object as a dict; a repeated key is an error (``json`` keeps the last)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"repeated key in a synth table: {repeated}")
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Countries, provinces and regions.
-#
-# country: (weight, language of winery names, points effect, log-price effect, provinces)
-# provinces: {province: (weight, regions)}; regions is "region_1=w>region_2; ..." or "" when
-# the country has no region_1 (as in the source, where only a few countries fill it).
-# --------------------------------------------------------------------------------------------
+def _load(name: str) -> dict:
+    """One table file of the installed package, ``synth/tables/<name>.json``."""
+    path = resources.files("synth") / "tables" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
 
-_COUNTRIES: dict[str, tuple[float, str, float, float, dict[str, tuple[float, str]]]] = {
-    "US": (2474, "en", 0.0, 0.12, {
-        "California": (1613, (
-            "Napa Valley=197>Napa; California=136>California Other; "
-            "Russian River Valley=121>Sonoma; Paso Robles=109>Central Coast; "
-            "Sonoma Coast=70>Sonoma; Carneros=52>Napa-Sonoma; "
-            "Santa Barbara County=52>Central Coast; Sonoma County=50>Sonoma; "
-            "Dry Creek Valley=40>Sonoma; Santa Maria Valley=40>Central Coast; "
-            "Alexander Valley=39>Sonoma; Sta. Rita Hills=36>Central Coast; "
-            "Santa Lucia Highlands=25>Central Coast; Monterey=25>Central Coast; "
-            "Lodi=30>Central Valley; Amador County=25>Sierra Foothills; "
-            "El Dorado County=15>Sierra Foothills; Mendocino County=20>North Coast; "
-            "Anderson Valley=18>North Coast; Oakville=20>Napa; Rutherford=15>Napa; "
-            "Howell Mountain=10>Napa; Edna Valley=15>Central Coast; "
-            "Arroyo Seco=10>Central Coast; Santa Cruz Mountains=20>Central Coast; "
-            "Temecula Valley=12>South Coast; Livermore Valley=10>Central Coast; "
-            "Sonoma Valley=15>Sonoma; Chalk Hill=6>Sonoma; Lake County=25>; "
-            "San Francisco Bay=20>; Santa Ynez Valley=15>Central Coast; "
-            "Knights Valley=8>Sonoma; Calistoga=6>Napa; Stags Leap District=8>Napa"
-        )),
-        "Washington": (406, (
-            "Columbia Valley (WA)=219>Columbia Valley; "
-            "Walla Walla Valley (WA)=36>Columbia Valley; Yakima Valley=35>Columbia Valley; "
-            "Horse Heaven Hills=32>Columbia Valley; Red Mountain=26>Columbia Valley; "
-            "Washington=24>Washington Other; Wahluke Slope=16>Columbia Valley; "
-            "Lake Chelan=5>Columbia Valley; Rattlesnake Hills=3>Columbia Valley; "
-            "Ancient Lakes=2>Columbia Valley; Columbia Gorge (WA)=2>Washington Other; "
-            "Naches Heights=2>Columbia Valley; Puget Sound=1>Washington Other"
-        )),
-        "Oregon": (238, (
-            "Willamette Valley=110>Willamette Valley; Oregon=24>Oregon Other; "
-            "Dundee Hills=24>Willamette Valley; Eola-Amity Hills=14>Willamette Valley; "
-            "Rogue Valley=12>Southern Oregon; Chehalem Mountains=10>Willamette Valley; "
-            "Umpqua Valley=10>Southern Oregon; Walla Walla Valley (OR)=8>; "
-            "Applegate Valley=8>Southern Oregon; McMinnville=7>Willamette Valley; "
-            "Columbia Valley (OR)=5>; Southern Oregon=2>Southern Oregon; "
-            "Yamhill-Carlton District=8>Willamette Valley; Ribbon Ridge=4>Willamette Valley"
-        )),
-        "New York": (134, (
-            "Finger Lakes=85>Finger Lakes; North Fork of Long Island=30>Long Island; "
-            "Seneca Lake=6>Finger Lakes; Cayuga Lake=4>Finger Lakes; "
-            "Long Island=4>Long Island; New York=3>New York Other; "
-            "Hudson River Region=1>New York Other; The Hamptons, Long Island=1>Long Island"
-        )),
-        "Virginia": (45, "Virginia=29>; Monticello=11>; Shenandoah Valley=3>; Middleburg=2>"),
-        "Idaho": (14, "Snake River Valley=8>; Idaho=6>"),
-        "Michigan": (6, (
-            "Old Mission Peninsula=2>; Leelanau Peninsula=1>; Lake Michigan Shore=1>; "
-            "Michigan=2>"
-        )),
-        "New Mexico": (4, "New Mexico=4>"),
-        "Texas": (2, "Texas=1>; Texas High Plains=1>"),
-        "Colorado": (3, "Grand Valley=2>; Colorado=1>"),
-        "Missouri": (2, "Missouri=2>"),
-        "America": (3, ""),
-    }),
-    "France": (1059, "fr", 0.2, 0.0, {
-        "Bordeaux": (289, (
-            "Bordeaux=27; Bordeaux Blanc=25; Saint-Émilion=24; Bordeaux Supérieur=22; "
-            "Médoc=21; Blaye Côtes de Bordeaux=19; Haut-Médoc=18; Pessac-Léognan=15; "
-            "Margaux=12; Pauillac=10; Saint-Julien=8; Saint-Estèphe=8; Pomerol=10; "
-            "Sauternes=10; Côtes de Bourg=10; Graves=8; Lalande-de-Pomerol=6; "
-            "Entre-Deux-Mers=6; Castillon Côtes de Bordeaux=8; Listrac-Médoc=4; "
-            "Moulis-en-Médoc=4; Fronsac=5; Barsac=3"
-        )),
-        "Burgundy": (196, (
-            "Chablis=24; Pouilly-Fuissé=19; Gevrey-Chambertin=14; Chassagne-Montrachet=11; "
-            "Savigny-lès-Beaune=9; Meursault=9; Bourgogne=20; Mâcon-Villages=10; "
-            "Puligny-Montrachet=8; Beaune=8; Pommard=7; Volnay=6; Nuits-St.-Georges=7; "
-            "Chambolle-Musigny=6; Vosne-Romanée=5; Corton=4; Saint-Véran=6; Mercurey=5; "
-            "Rully=4; Santenay=4; Marsannay=4; Morey-Saint-Denis=4; Clos de Vougeot=3; "
-            "Corton-Charlemagne=3; Viré-Clessé=3"
-        )),
-        "Alsace": (107, "Alsace=94; Crémant d'Alsace=13"),
-        "Loire Valley": (94, (
-            "Sancerre=23; Muscadet Sèvre et Maine=12; Touraine=8; Pouilly-Fumé=6; "
-            "Vouvray=6; Chinon=5; Saumur=4; Anjou=4; Savennières=3; Bourgueil=3; "
-            "Saumur-Champigny=3; Crémant de Loire=4; Menetou-Salon=3; Quincy=2"
-        )),
-        "Champagne": (76, "Champagne=76"),
-        "Southwest France": (67, (
-            "Cahors=27; Côtes de Gascogne=13; Côtes de Bergerac=4; Bergerac=2; Gaillac=2; "
-            "Pacherenc du Vic Bilh=2; Madiran=6; Jurançon=4; Buzet=3; Fronton=2; "
-            "Comté Tolosan=4"
-        )),
-        "Rhône Valley": (61, (
-            "Châteauneuf-du-Pape=11; Côtes du Rhône=8; Costières de Nîmes=5; Hermitage=4; "
-            "Côtes du Rhône Villages=4; Luberon=3; Crozes-Hermitage=5; Gigondas=5; "
-            "Vacqueyras=4; Côte Rôtie=4; Cornas=3; Saint-Joseph=4; Tavel=2; Ventoux=3; "
-            "Lirac=2"
-        )),
-        "Provence": (60, (
-            "Côtes de Provence=32; Bandol=7; Coteaux d'Aix-en-Provence=6; "
-            "Côtes de Provence Sainte-Victoire=5; Côtes de Provence La Londe=3; "
-            "Coteaux Varois en Provence=3"
-        )),
-        "Beaujolais": (50, (
-            "Morgon=10; Beaujolais-Villages=8; Brouilly=8; Beaujolais=7; Fleurie=6; "
-            "Juliénas=4; Moulin-à-Vent=5; Côte de Brouilly=3; Saint-Amour=3; Chiroubles=2; "
-            "Régnié=2; Chénas=2"
-        )),
-        "Languedoc-Roussillon": (35, (
-            "Pays d'Oc=5; Vin de Pays d'Oc=5; Languedoc=3; Coteaux du Languedoc=3; "
-            "Côtes du Roussillon=2; Minervois=4; Corbières=4; Fitou=2; Saint-Chinian=3; "
-            "Pic Saint-Loup=3; Faugères=2; Côtes du Roussillon Villages=3; Limoux=2; "
-            "Collioure=1; Banyuls=1"
-        )),
-        "France Other": (24, (
-            "Vin de France=12; Vin Mousseux=3; Savoie=3; Côtes du Jura=2; Crémant de Jura=2; "
-            "Arbois=2"
-        )),
-    }),
-    "Italy": (900, "it", 0.1, 0.1, {
-        "Tuscany": (290, (
-            "Chianti Classico=67; Brunello di Montalcino=66; Toscana=60; Bolgheri=14; "
-            "Vino Nobile di Montepulciano=12; Maremma Toscana=8; Chianti=12; "
-            "Rosso di Montalcino=10; Chianti Rufina=5; Morellino di Scansano=6; "
-            "Bolgheri Superiore=5; Vernaccia di San Gimignano=4; Carmignano=3; "
-            "Chianti Colli Senesi=4; Rosso di Montepulciano=3"
-        )),
-        "Piedmont": (178, (
-            "Barolo=71; Barbaresco=42; Roero=10; Barbera d'Alba=7; Langhe=6; "
-            "Barbera d'Asti Superiore=5; Barbera d'Asti=6; Dolcetto d'Alba=5; "
-            "Moscato d'Asti=5; Gavi=5; Nebbiolo d'Alba=5; Roero Arneis=4; Piemonte=4; "
-            "Dogliani=3"
-        )),
-        "Veneto": (108, (
-            "Amarone della Valpolicella Classico=15; "
-            "Conegliano Valdobbiadene Prosecco Superiore=13; "
-            "Valdobbiadene Prosecco Superiore=11; Amarone della Valpolicella=6; "
-            "Soave Classico=6; Veneto=6; Prosecco=12; "
-            "Valpolicella Classico Superiore Ripasso=6; Valpolicella Ripasso=4; Soave=4; "
-            "Bardolino=2; Valpolicella=4; Prosecco Treviso=4"
-        )),
-        "Northeastern Italy": (97, (
-            "Alto Adige=36; Collio=12; Delle Venezie=9; Colli Orientali del Friuli=8; "
-            "Trentino=7; Venezia Giulia=4; Friuli Isonzo=4; Friuli Colli Orientali=5; "
-            "Alto Adige Valle Isarco=4; Trento=4; Friuli Grave=3; Vigneti delle Dolomiti=3"
-        )),
-        "Sicily & Sardinia": (71, (
-            "Sicilia=38; Etna=12; Terre Siciliane=7; Isola dei Nuraghi=3; "
-            "Vermentino di Gallura=2; Contea di Sclafani=2; Cerasuolo di Vittoria=2; "
-            "Cannonau di Sardegna=3; Vermentino di Sardegna=2"
-        )),
-        "Southern Italy": (69, (
-            "Fiano di Avellino=8; Aglianico del Vulture=6; Taurasi=6; Campania=5; Puglia=5; "
-            "Greco di Tufo=5; Salento=5; Primitivo di Manduria=5; Irpinia=3; "
-            "Falanghina del Sannio=2; Cirò=2; Castel del Monte=2"
-        )),
-        "Central Italy": (51, (
-            "Montefalco Sagrantino=6; Umbria=5; "
-            "Verdicchio dei Castelli di Jesi Classico Superiore=3; Romagna=3; "
-            "Verdicchio dei Castelli di Jesi=3; Offida Pecorino=2; "
-            "Montepulciano d'Abruzzo=8; Orvieto Classico=3; Rosso Conero=2; Lazio=2; "
-            "Marche=2; Trebbiano d'Abruzzo=2; Montefalco Rosso=3"
-        )),
-        "Lombardy": (32, (
-            "Franciacorta=17; Lugana=10; Valtellina Superiore=3; Sforzato di Valtellina=1; "
-            "Oltrepò Pavese=1"
-        )),
-        "Italy Other": (4, "Vino Spumante=3; Vino da Tavola=1"),
-    }),
-    "Spain": (324, "es", -1.3, -0.2, {
-        "Northern Spain": (194, (
-            "Rioja=74; Ribera del Duero=36; Rueda=16; Navarra=11; Cariñena=11; Toro=10; "
-            "Calatayud=6; Bierzo=8; Campo de Borja=6; Somontano=5; "
-            "Getariako Txakolina=3; Cigales=2"
-        )),
-        "Catalonia": (56, (
-            "Cava=27; Priorat=14; Montsant=6; Penedès=4; Alella=2; Terra Alta=1; "
-            "Costers del Segre=2; Empordà=2; Catalunya=2"
-        )),
-        "Levante": (23, "Alicante=10; Jumilla=7; Utiel-Requena=4; Valencia=2; Yecla=2"),
-        "Central Spain": (20, (
-            "Vino de la Tierra de Castilla=10; La Mancha=8; Valdepeñas=2; "
-            "Vino de la Tierra de Castilla y León=3"
-        )),
-        "Galicia": (18, "Rías Baixas=12; Ribeira Sacra=3; Ribeiro=2; Monterrei=1; Valdeorras=2"),
-        "Andalucia": (8, "Jerez=4; Málaga=2; Montilla-Moriles=2"),
-        "Spanish Islands": (4, (
-            "Vi de la Terra Mallorca=2; Vi de la Terra Illes Balears=1; Binissalem=1"
-        )),
-        "Spain Other": (1, "Spain=1"),
-    }),
-    "Portugal": (254, "pt", 0.0, -0.25, {
-        "Douro": (59, ""), "Alentejano": (45, ""), "Port": (36, ""), "Tejo": (23, ""),
-        "Lisboa": (22, ""), "Vinho Verde": (17, ""), "Dão": (13, ""), "Alentejo": (8, ""),
-        "Bairrada": (7, ""), "Península de Setúbal": (6, ""), "Beira Atlantico": (3, ""),
-        "Beiras": (2, ""), "Madeira": (2, ""), "Palmela": (2, ""), "Algarve": (2, ""),
-        "Minho": (3, ""), "Duriense": (3, ""),
-    }),
-    "Chile": (209, "es", -1.5, -0.35, {
-        "Colchagua Valley": (44, ""), "Maipo Valley": (38, ""), "Casablanca Valley": (26, ""),
-        "Maule Valley": (21, ""), "Central Valley": (18, ""), "Cachapoal Valley": (10, ""),
-        "Curicó Valley": (10, ""), "Elqui Valley": (6, ""), "Limarí Valley": (5, ""),
-        "Leyda Valley": (5, ""), "Rapel Valley": (7, ""), "Aconcagua Valley": (4, ""),
-        "San Antonio": (4, ""), "Bío Bío Valley": (2, ""), "Itata Valley": (2, ""),
-        "Marchigue": (2, ""), "Peumo": (2, ""), "Apalta": (2, ""), "Lontué Valley": (1, ""),
-    }),
-    "Argentina": (195, "es", -1.6, -0.3, {
-        "Mendoza Province": (172, (
-            "Mendoza=119; Tupungato=19; Luján de Cuyo=9; Uco Valley=8; La Consulta=4; "
-            "Valle de Uco=4; Perdriel=2; Maipú=3; Vista Flores=2; Agrelo=2"
-        )),
-        "Other": (23, (
-            "Salta=7; Cafayate=7; Tulum Valley=2; Patagonia=2; Zonda Valley=1; "
-            "Calchaquí Valley=1; Neuquén=2; San Juan=2; Famatina Valley=1"
-        )),
-    }),
-    "Austria": (166, "de", 1.2, -0.05, {
-        "Burgenland": (39, ""), "Niederösterreich": (28, ""), "Kamptal": (20, ""),
-        "Kremstal": (16, ""), "Wachau": (13, ""), "Thermenregion": (7, ""),
-        "Weinviertel": (6, ""), "Südsteiermark": (6, ""), "Carnuntum": (5, ""),
-        "Wagram": (5, ""), "Traisental": (4, ""), "Wien": (4, ""), "Neusiedlersee": (5, ""),
-        "Eisenberg": (2, ""), "Österreichischer Sekt": (2, ""),
-    }),
-    "Germany": (101, "de", 1.2, 0.05, {
-        "Mosel": (54, ""), "Rheingau": (15, ""), "Rheinhessen": (10, ""), "Pfalz": (9, ""),
-        "Mosel-Saar-Ruwer": (5, ""), "Nahe": (3, ""), "Baden": (2, ""), "Franken": (2, ""),
-        "Württemberg": (1, ""), "Mittelrhein": (1, ""),
-    }),
-    "Australia": (98, "en", 0.4, -0.1, {
-        "South Australia": (53, (
-            "McLaren Vale=13; Barossa=9; South Australia=5; Clare Valley=5; "
-            "Barossa Valley=5; Clarendon=4; Adelaide Hills=5; Coonawarra=4; Eden Valley=3; "
-            "Langhorne Creek=2; Padthaway=1; Limestone Coast=2"
-        )),
-        "Victoria": (14, (
-            "Yarra Valley=5; Victoria=3; Mornington Peninsula=2; Rutherglen=1; Pyrenees=1; "
-            "Central Victoria=1; Heathcote=2; Geelong=1"
-        )),
-        "Western Australia": (13, (
-            "Margaret River=6; Frankland River=3; Western Australia=1; Mount Barker=1; "
-            "Great Southern=1; Pemberton=1"
-        )),
-        "Australia Other": (11, "South Eastern Australia=9; Australia=2"),
-        "Tasmania": (4, "Tasmania=4"),
-        "New South Wales": (3, "Hunter Valley=3; Mudgee=1; Orange=1"),
-    }),
-    "New Zealand": (67, "en", 0.3, -0.1, {
-        "Marlborough": (37, ""), "Central Otago": (9, ""), "Hawke's Bay": (6, ""),
-        "Martinborough": (5, ""), "Nelson": (3, ""), "Kumeu": (3, ""),
-        "Waiheke Island": (1, ""), "Wairarapa": (1, ""), "Gisborne": (2, ""),
-        "Canterbury": (1, ""), "Waipara": (2, ""), "New Zealand": (2, ""),
-    }),
-    "South Africa": (66, "en", -0.2, -0.3, {
-        "Stellenbosch": (21, ""), "Western Cape": (16, ""), "Paarl": (6, ""),
-        "Robertson": (4, ""), "Swartland": (3, ""), "Coastal Region": (3, ""),
-        "Darling": (2, ""), "Elgin": (2, ""), "Walker Bay": (2, ""), "Franschhoek": (2, ""),
-        "Constantia": (2, ""), "Durbanville": (1, ""), "Elim": (1, ""),
-        "Hemel en Aarde": (1, ""),
-    }),
-    "Israel": (31, "xx", -0.2, 0.0, {
-        "Galilee": (17, ""), "Judean Hills": (6, ""), "Upper Galilee": (3, ""),
-        "Galil": (2, ""), "Samson": (1, ""), "Shomron": (1, ""), "Dan": (1, ""),
-        "Golan Heights": (3, ""),
-    }),
-    "Greece": (20, "xx", 0.0, -0.05, {
-        "Drama": (4, ""), "Peloponnese": (3, ""), "Santorini": (3, ""), "Mantinia": (2, ""),
-        "Epanomi": (2, ""), "Atalanti Valley": (1, ""), "Pangeon": (1, ""),
-        "Attica": (1, ""), "Naoussa": (2, ""), "Nemea": (2, ""), "Macedonia": (2, ""),
-        "Crete": (1, ""), "Florina": (1, ""), "Halkidiki": (1, ""),
-    }),
-    "Canada": (11, "en", 0.5, 0.3, {
-        "British Columbia": (9, "Okanagan Valley=9; Similkameen Valley=1"),
-        "Ontario": (2, "Niagara Peninsula=1; Niagara Escarpment=1; Niagara-On-The-Lake=1"),
-    }),
-    "Bulgaria": (10, "xx", -0.8, -0.8, {"Thracian Valley": (9, ""), "Bulgaria": (1, "")}),
-    "Romania": (8, "xx", -1.5, -1.0, {
-        "Viile Timisului": (3, ""), "Recas": (2, ""), "Romania": (2, ""),
-        "Dealurile Munteniei": (1, ""),
-    }),
-    "Hungary": (7, "xx", 0.0, 0.0, {
-        "Tokaji": (4, ""), "Tokaj": (2, ""), "Eger": (1, ""), "Villány": (1, ""),
-    }),
-    "Uruguay": (6, "es", -2.0, -0.2, {
-        "Canelones": (5, ""), "Progreso": (1, ""), "Juanico": (1, ""),
-    }),
-    "England": (6, "en", 2.0, 0.5, {"England": (6, "")}),
-    "Croatia": (4, "xx", -0.5, -0.1, {"Dalmatian Coast": (2, ""), "Istria": (2, "")}),
-    "Mexico": (3, "es", -1.5, -0.2, {"Valle de Guadalupe": (3, "")}),
-    "Turkey": (3, "xx", -0.5, -0.2, {"Thrace": (2, ""), "Aegean": (1, "")}),
-    "Slovenia": (2, "xx", 0.0, -0.2, {"Primorska": (1, ""), "Štajerska": (1, "")}),
-    "Georgia": (2, "xx", -0.5, -0.2, {"Kakheti": (2, "")}),
-    "Lebanon": (2, "xx", -0.5, 0.0, {"Lebanon": (2, "")}),
-    "Moldova": (2, "xx", -0.5, -0.8, {"Moldova": (2, "")}),
-    "Serbia": (2, "xx", -0.5, -0.3, {"Serbia": (2, "")}),
-}
 
-# --------------------------------------------------------------------------------------------
-# Varieties: the table of the most specific key found among "country/region_1",
-# "country/region_2", "country/province" and "country" (the empty country is "").
-# --------------------------------------------------------------------------------------------
+def _weighted(table: dict[str, float]) -> list[tuple[str, float]]:
+    """``{"A": 3, "B": 2.5}`` as ``[("A", 3.0), ("B", 2.5)]``, in file order."""
+    return [(name, float(weight)) for name, weight in table.items()]
 
-_VARIETIES: dict[str, str] = {
-    "": "White Blend=5; Red Blend=3; Saperavi=2; Rkatsiteli=1",
-    "US": (
-        "Pinot Noir=18; Cabernet Sauvignon=14; Chardonnay=13; Red Blend=6; Syrah=6; "
-        "Merlot=5; Riesling=5; Sauvignon Blanc=4; Zinfandel=3; Cabernet Franc=3; Rosé=2; "
-        "Bordeaux-style Red Blend=3; Viognier=2; Sparkling Blend=2; Petit Verdot=1"
-    ),
-    "US/California": (
-        "Pinot Noir=20; Cabernet Sauvignon=19; Chardonnay=18; Red Blend=5; Zinfandel=6; "
-        "Syrah=5; Sauvignon Blanc=5; Merlot=4; Bordeaux-style Red Blend=3; Petite Sirah=2; "
-        "Rosé=2; Sparkling Blend=2; Viognier=1; Grenache=1; Cabernet Franc=1; Malbec=1; "
-        "Rhône-style Red Blend=2; White Blend=1; Pinot Gris=1; Sangiovese=0.5; "
-        "Barbera=0.5; Tempranillo=0.5; Chenin Blanc=0.5; Rhône-style White Blend=0.5"
-    ),
-    "US/Washington": (
-        "Cabernet Sauvignon=22; Syrah=14; Red Blend=12; Merlot=10; Chardonnay=9; "
-        "Riesling=7; Bordeaux-style Red Blend=8; Cabernet Franc=4; Sauvignon Blanc=4; "
-        "Malbec=2; Rosé=2; Grenache=2; Viognier=2; Pinot Gris=1; Sangiovese=1"
-    ),
-    "US/Oregon": (
-        "Pinot Noir=65; Pinot Gris=12; Chardonnay=10; Riesling=3; Rosé=3; Syrah=2; "
-        "Tempranillo=2; Pinot Blanc=2; Gamay=1; Sparkling Blend=1"
-    ),
-    "US/New York": (
-        "Riesling=40; Cabernet Franc=12; Chardonnay=10; Merlot=10; Gewürztraminer=5; "
-        "Bordeaux-style Red Blend=5; Sauvignon Blanc=4; Rosé=4; Pinot Noir=4; "
-        "Sparkling Blend=3; Grüner Veltliner=3"
-    ),
-    "US/Virginia": (
-        "Chardonnay=15; Cabernet Franc=20; Viognier=15; Petit Verdot=10; "
-        "Bordeaux-style Red Blend=20; Merlot=10; Petit Manseng=10"
-    ),
-    "France": "Bordeaux-style Red Blend=50; Chardonnay=20; Pinot Noir=15; Rosé=15",
-    "France/Bordeaux": (
-        "Bordeaux-style Red Blend=75; Bordeaux-style White Blend=15; Merlot=3; "
-        "Cabernet Sauvignon=2; Rosé=2; Sauvignon Blanc=2; Cabernet Franc=1"
-    ),
-    "France/Bordeaux Blanc": "Bordeaux-style White Blend=85; Sauvignon Blanc=15",
-    "France/Sauternes": "Bordeaux-style White Blend=100",
-    "France/Barsac": "Bordeaux-style White Blend=100",
-    "France/Burgundy": "Chardonnay=55; Pinot Noir=42; Aligoté=2; Gamay=1",
-    "France/Chablis": "Chardonnay=100",
-    "France/Alsace": (
-        "Riesling=25; Gewürztraminer=20; Pinot Gris=18; Pinot Blanc=10; Muscat=5; "
-        "Pinot Noir=5; Sylvaner=3; White Blend=4"
-    ),
-    "France/Crémant d'Alsace": "Sparkling Blend=85; Pinot Blanc=15",
-    "France/Loire Valley": (
-        "Sauvignon Blanc=40; Chenin Blanc=25; Melon=12; Cabernet Franc=15; "
-        "Sparkling Blend=5; Rosé=3"
-    ),
-    "France/Champagne": "Champagne Blend=82; Chardonnay=14; Pinot Noir=4",
-    "France/Southwest France": (
-        "Malbec=35; Bordeaux-style Red Blend=15; White Blend=15; Tannat=10; Red Blend=8; "
-        "Rosé=5; Sauvignon Blanc=5; Petit Manseng=4; Gros Manseng=3"
-    ),
-    "France/Rhône Valley": (
-        "Rhône-style Red Blend=60; Rhône-style White Blend=10; Syrah=15; Rosé=8; "
-        "Grenache=4; Viognier=3"
-    ),
-    "France/Provence": "Rosé=80; Red Blend=10; White Blend=6; Rhône-style Red Blend=4",
-    "France/Beaujolais": "Gamay=95; Chardonnay=5",
-    "France/Languedoc-Roussillon": (
-        "Rhône-style Red Blend=30; Red Blend=20; Syrah=10; Rosé=12; White Blend=10; "
-        "Sparkling Blend=5; Grenache=5; Chardonnay=5; Carignan=3"
-    ),
-    "France/France Other": (
-        "Chardonnay=20; Pinot Noir=15; Sparkling Blend=15; Red Blend=15; White Blend=15; "
-        "Savagnin=5; Rosé=10; Jacquère=5"
-    ),
-    "Italy": "Red Blend=40; White Blend=20; Sangiovese=20; Sparkling Blend=20",
-    "Italy/Tuscany": (
-        "Sangiovese=40; Red Blend=40; Vermentino=5; White Blend=4; Vernaccia=3; "
-        "Cabernet Sauvignon=3; Merlot=3; Syrah=2"
-    ),
-    "Italy/Brunello di Montalcino": "Sangiovese Grosso=60; Sangiovese=40",
-    "Italy/Chianti Classico": "Sangiovese=70; Red Blend=30",
-    "Italy/Bolgheri": "Red Blend=85; Cabernet Sauvignon=8; Merlot=7",
-    "Italy/Piedmont": (
-        "Nebbiolo=70; Barbera=15; Dolcetto=5; Moscato=4; Cortese=3; Arneis=3"
-    ),
-    "Italy/Barolo": "Nebbiolo=100",
-    "Italy/Barbaresco": "Nebbiolo=100",
-    "Italy/Barbera d'Alba": "Barbera=100",
-    "Italy/Barbera d'Asti": "Barbera=100",
-    "Italy/Barbera d'Asti Superiore": "Barbera=100",
-    "Italy/Moscato d'Asti": "Moscato=100",
-    "Italy/Gavi": "Cortese=100",
-    "Italy/Roero Arneis": "Arneis=100",
-    "Italy/Dolcetto d'Alba": "Dolcetto=100",
-    "Italy/Dogliani": "Dolcetto=100",
-    "Italy/Veneto": (
-        "Corvina, Rondinella, Molinara=35; Glera=30; Garganega=12; Red Blend=10; "
-        "Prosecco=5; Pinot Grigio=8"
-    ),
-    "Italy/Prosecco": "Glera=85; Prosecco=15",
-    "Italy/Prosecco Treviso": "Glera=85; Prosecco=15",
-    "Italy/Valdobbiadene Prosecco Superiore": "Glera=90; Prosecco=10",
-    "Italy/Conegliano Valdobbiadene Prosecco Superiore": "Glera=90; Prosecco=10",
-    "Italy/Soave": "Garganega=100",
-    "Italy/Soave Classico": "Garganega=100",
-    "Italy/Northeastern Italy": (
-        "Pinot Grigio=20; White Blend=15; Pinot Bianco=10; Sauvignon=8; Friulano=10; "
-        "Gewürztraminer=8; Lagrein=5; Chardonnay=8; Pinot Nero=5; Ribolla Gialla=5; "
-        "Sparkling Blend=4; Müller-Thurgau=2"
-    ),
-    "Italy/Sicily & Sardinia": (
-        "Nero d'Avola=25; Red Blend=20; White Blend=12; Nerello Mascalese=12; Grillo=8; "
-        "Cannonau=8; Vermentino=8; Frappato=4; Carricante=3"
-    ),
-    "Italy/Southern Italy": (
-        "Aglianico=30; Primitivo=20; Fiano=12; Greco=10; Falanghina=8; Negroamaro=10; "
-        "Red Blend=10"
-    ),
-    "Italy/Central Italy": (
-        "Montepulciano=25; Sagrantino=15; Verdicchio=15; Sangiovese=15; Red Blend=10; "
-        "Pecorino=6; Trebbiano=5; White Blend=9"
-    ),
-    "Italy/Lombardy": "Sparkling Blend=50; Turbiana=20; Nebbiolo=20; Chardonnay=5; Red Blend=5",
-    "Italy/Italy Other": "Sparkling Blend=60; Red Blend=40",
-    "Spain": "Tempranillo=40; Red Blend=30; White Blend=15; Rosé=15",
-    "Spain/Northern Spain": (
-        "Tempranillo=45; Tempranillo Blend=18; Red Blend=10; Verdejo=10; Garnacha=8; "
-        "Mencía=5; Viura=4; Rosé=3"
-    ),
-    "Spain/Rioja": (
-        "Tempranillo=50; Tempranillo Blend=35; Viura=8; Rosé=4; White Blend=3"
-    ),
-    "Spain/Ribera del Duero": "Tempranillo=85; Tempranillo Blend=15",
-    "Spain/Rueda": "Verdejo=80; Sauvignon Blanc=20",
-    "Spain/Bierzo": "Mencía=90; Godello=10",
-    "Spain/Toro": "Tinta de Toro=70; Tempranillo=30",
-    "Spain/Catalonia": (
-        "Sparkling Blend=45; Red Blend=30; Garnacha=8; Carignan=4; White Blend=8; Rosé=5"
-    ),
-    "Spain/Cava": "Sparkling Blend=90; Rosé=10",
-    "Spain/Levante": (
-        "Monastrell=55; Red Blend=20; Bobal=10; Garnacha Tintorera=10; Muscat=5"
-    ),
-    "Spain/Central Spain": (
-        "Tempranillo=50; Red Blend=20; Airén=10; Syrah=10; Cabernet Sauvignon=10"
-    ),
-    "Spain/Galicia": "Albariño=75; Mencía=15; Godello=10",
-    "Spain/Andalucia": "Sherry=50; Palomino=20; Pedro Ximénez=20; Moscatel=10",
-    "Spain/Spanish Islands": "Red Blend=60; White Blend=40",
-    "Portugal": (
-        "Portuguese Red=55; Portuguese White=20; Touriga Nacional=5; Alvarinho=3; "
-        "Arinto=4; Rosé=5; Portuguese Sparkling=2; Moscatel=2; Baga=2; Syrah=2"
-    ),
-    "Portugal/Port": "Port=100",
-    "Portugal/Vinho Verde": "Portuguese White=60; Alvarinho=25; Loureiro=10; Rosé=5",
-    "Portugal/Minho": "Portuguese White=60; Alvarinho=30; Loureiro=10",
-    "Portugal/Madeira": "Madeira Blend=70; Malvasia=15; Sercial=15",
-    "Chile": (
-        "Cabernet Sauvignon=18; Sauvignon Blanc=16; Carmenère=13; Chardonnay=10; "
-        "Red Blend=10; Merlot=7; Pinot Noir=6; Syrah=5; Malbec=4; Carignan=2; "
-        "Cabernet Sauvignon-Carmenère=2; Rosé=2; Viognier=1; Sparkling Blend=1"
-    ),
-    "Argentina": (
-        "Malbec=35; Cabernet Sauvignon=14; Chardonnay=13; Torrontés=8; Red Blend=7; "
-        "Sauvignon Blanc=4; Bonarda=4; Syrah=3; Merlot=2; Pinot Noir=2; Cabernet Franc=2; "
-        "Malbec-Merlot=1; Tempranillo=1; Sparkling Blend=2; Rosé=2"
-    ),
-    "Argentina/Other": "Torrontés=40; Malbec=40; Tannat=5; Cabernet Sauvignon=15",
-    "Austria": (
-        "Grüner Veltliner=33; Riesling=19; Blaufränkisch=7; Zweigelt=7; Sauvignon Blanc=5; "
-        "White Blend=3; Chardonnay=3; Austrian Red Blend=3; Rosé=3; St. Laurent=3; "
-        "Welschriesling=3; Pinot Blanc=2; Sparkling Blend=2; Gelber Muskateller=2; "
-        "Pinot Noir=2"
-    ),
-    "Austria/Burgenland": (
-        "Blaufränkisch=30; Zweigelt=20; Austrian Red Blend=12; St. Laurent=8; "
-        "Welschriesling=10; Chardonnay=5; Grüner Veltliner=5; Pinot Noir=5; Rosé=5"
-    ),
-    "Austria/Wachau": "Grüner Veltliner=55; Riesling=40; Gelber Muskateller=5",
-    "Austria/Kremstal": "Grüner Veltliner=55; Riesling=40; Gelber Muskateller=5",
-    "Austria/Kamptal": "Grüner Veltliner=55; Riesling=40; Gelber Muskateller=5",
-    "Austria/Südsteiermark": "Sauvignon Blanc=60; Chardonnay=20; Gelber Muskateller=20",
-    "Austria/Österreichischer Sekt": "Sparkling Blend=100",
-    "Germany": (
-        "Riesling=85; Spätburgunder=4; Silvaner=2; White Blend=2; Gewürztraminer=2; "
-        "Pinot Blanc=1; Weissburgunder=1; Pinot Gris=1; Grauburgunder=1; Pinot Noir=1"
-    ),
-    "Australia": (
-        "Shiraz=25; Chardonnay=18; Cabernet Sauvignon=10; Riesling=7; Pinot Noir=6; "
-        "Shiraz-Viognier=4; Grenache=4; Sparkling Blend=3; Sauvignon Blanc=3; Red Blend=4; "
-        "Cabernet Sauvignon-Shiraz=3; Semillon=3; Shiraz-Cabernet Sauvignon=3; G-S-M=3; "
-        "Muscat=1; Viognier=1; Merlot=2"
-    ),
-    "New Zealand": (
-        "Pinot Noir=35; Sauvignon Blanc=35; Chardonnay=10; Pinot Gris=7; Riesling=4; "
-        "Syrah=3; Merlot=2; Bordeaux-style Red Blend=2; Sparkling Blend=1; Gewürztraminer=1"
-    ),
-    "South Africa": (
-        "Chardonnay=14; Shiraz=12; Pinotage=11; Chenin Blanc=12; Red Blend=9; "
-        "Bordeaux-style Red Blend=9; Sauvignon Blanc=10; Cabernet Sauvignon=9; Merlot=5; "
-        "White Blend=4; Syrah=3; Rosé=2"
-    ),
-    "Israel": (
-        "Cabernet Sauvignon=20; Merlot=15; Red Blend=18; Sauvignon Blanc=10; Chardonnay=10; "
-        "Rosé=6; Shiraz=5; Cabernet Blend=5; Syrah=4; Petite Sirah=3; Moscato=2; Carignan=2"
-    ),
-    "Greece": (
-        "Red Blend=15; Assyrtiko=20; Agiorgitiko=15; Xinomavro=12; Moschofilero=10; "
-        "White Blend=10; Malagousia=6; Syrah=4; Rosé=4; Merlot=2; Roditis=2"
-    ),
-    "Canada": (
-        "Cabernet Franc=15; Pinot Noir=15; Riesling=20; Chardonnay=15; "
-        "Bordeaux-style Red Blend=10; Vidal Blanc=8; Gamay Noir=5; Merlot=8; Syrah=4"
-    ),
-    "Bulgaria": (
-        "Red Blend=20; Merlot=20; Mavrud=10; Cabernet Sauvignon=15; Chardonnay=10; "
-        "Pinot Noir=5; Sauvignon Blanc=5; Riesling=5; Traminer=5; Melnik=5"
-    ),
-    "Romania": (
-        "Pinot Grigio=20; Cabernet Sauvignon=20; Merlot=15; Chardonnay=10; White Blend=10; "
-        "Feteascǎ Regalǎ=10; Fetească Neagră=10; Pinot Noir=5"
-    ),
-    "Hungary": "Furmint=50; White Blend=20; Tokaji=15; Kadarka=5; Syrah=5; Kékfrankos=5",
-    "Uruguay": (
-        "Tannat=55; Cabernet Sauvignon=10; Merlot=10; Rosé=8; Albariño=8; Red Blend=9"
-    ),
-    "England": "Sparkling Blend=60; Chardonnay=20; Pinot Noir=10; Bacchus=10",
-    "Croatia": "Plavac Mali=40; Graševina=30; Malvazija=30",
-    "Mexico": "Red Blend=50; Tempranillo=25; Nebbiolo=25",
-    "Turkey": "Öküzgözü=40; Narince=30; Kalecik Karasi=30",
-    "Slovenia": "Sauvignon Blanc=40; Rebula=30; Pinot Grigio=30",
-    "Georgia": "Saperavi=50; Rkatsiteli=30; Tsolikouri=20",
-    "Lebanon": "Red Blend=70; Cabernet Sauvignon=30",
-    "Moldova": "Red Blend=40; Fetească Neagră=30; Chardonnay=30",
-    "Serbia": "Prokupac=50; Red Blend=50",
-}
 
-_WHITE = frozenset(
-    "Chardonnay; Sauvignon Blanc; Riesling; Pinot Gris; Pinot Grigio; Grüner Veltliner; "
-    "Gewürztraminer; Chenin Blanc; Viognier; Pinot Blanc; White Blend; Portuguese White; "
-    "Bordeaux-style White Blend; Rhône-style White Blend; Torrontés; Albariño; Alvarinho; "
-    "Verdejo; Viura; Godello; Vermentino; Garganega; Arinto; Loureiro; Fiano; Greco; "
-    "Falanghina; Verdicchio; Pecorino; Trebbiano; Friulano; Pinot Bianco; Sauvignon; "
-    "Ribolla Gialla; Müller-Thurgau; Grillo; Carricante; Cortese; Arneis; Vernaccia; "
-    "Turbiana; Melon; Aligoté; Muscat; Sylvaner; Silvaner; Petit Manseng; Gros Manseng; "
-    "Savagnin; Jacquère; Welschriesling; Gelber Muskateller; Weissburgunder; "
-    "Grauburgunder; Semillon; Assyrtiko; Moschofilero; Malagousia; Roditis; Vidal Blanc; "
-    "Traminer; Feteascǎ Regalǎ; Furmint; Bacchus; Graševina; Malvazija; Narince; Rebula; "
-    "Rkatsiteli; Tsolikouri; Airén; Moscato; Moscatel".split("; ")
-)
-_ROSE = frozenset(["Rosé"])
-_SPARKLING = frozenset(
-    ["Sparkling Blend", "Champagne Blend", "Glera", "Prosecco", "Portuguese Sparkling"]
-)
-_SWEET = frozenset(
-    ["Port", "Sherry", "Madeira Blend", "Pedro Ximénez", "Palomino", "Tokaji", "Malvasia",
-     "Sercial"]
-)
+_COUNTRIES: dict[str, dict] = _load("places")
+#: The country of rows without one (a few Georgian wines of the source).
+_NO_COUNTRY = {"weight": 0, "language": "xx", "points": -0.5, "log_price": 0.0}
+
+_V = _load("varieties")
+_VARIETIES: dict[str, dict[str, float]] = _V["tables"]
+_WHITE = frozenset(_V["white"])
+_ROSE = frozenset(_V["rose"])
+_SPARKLING = frozenset(_V["sparkling"])
+_SWEET = frozenset(_V["sweet"])
+#: Varieties a European title often replaces by the appellation ("Dievole 2009  Chianti
+#: Classico", double space included, as in the source), in these countries.
+_APPELLATION_VARIETIES = frozenset(_V["appellation_varieties"])
+_APPELLATION_COUNTRIES = frozenset(_V["appellation_countries"])
+
+_TASTER_FILE = _load("tasters")
+_TASTERS: dict[str, dict] = _TASTER_FILE["tasters"]
+_TASTER_TABLES: dict[str, dict[str, float]] = _TASTER_FILE["tables"]
+
+_TITLES = _load("titles")
+_VINTAGES = _weighted(_TITLES["vintages"])
+_NAME_PARTS: dict[str, dict[str, list[str]]] = _TITLES["name_parts"]
+_GENERIC_DESIGNATIONS: dict[str, dict[str, float]] = _TITLES["generic_designations"]
+_SPARKLING_DESIGNATIONS = _weighted(_TITLES["sparkling_designations"])
+_PREMIUM_WORDS = frozenset(_TITLES["premium_words"])
+_PLAIN_WORDS = frozenset(_TITLES["plain_words"])
+_PROPER_DESIGNATIONS: dict[str, list[str]] = _TITLES["proper_designations"]
+_DESIGNATION_MISSING: dict[str, float] = _TITLES["designation_missing"]
+
+_DESCRIPTIONS = _load("descriptions")
+_TIER_POOLS: dict[str, list[list[str]]] = _DESCRIPTIONS["tier_pools"]
+_STYLE_POOLS: dict[str, list[list[str]]] = _DESCRIPTIONS["style_pools"]
+_FLAT_POOLS: dict[str, list[str]] = _DESCRIPTIONS["flat_pools"]
+#: Sentence templates by position: introduction, palate, then the optional ones.
+_POSITIONS: list[list[str]] = list(_DESCRIPTIONS["positions"].values())
+
 #: Styles: 0 red, 1 white, 2 rosé, 3 sparkling, 4 fortified or sweet.
 _STYLE_POINTS = np.array([0.0, -0.1, -0.6, 0.2, 0.5])
 _STYLE_LOGPRICE = np.array([0.05, -0.1, -0.35, 0.25, 0.35])
 _STYLE_NV = np.array([0.008, 0.008, 0.01, 0.5, 0.4])
-
-#: Varieties a European title often replaces by the appellation ("Dievole 2009  Chianti
-#: Classico", double space included, as in the source).
-_APPELLATION_VARIETIES = frozenset(
-    ["Bordeaux-style Red Blend", "Bordeaux-style White Blend", "Red Blend", "White Blend",
-     "Champagne Blend", "Nebbiolo", "Sangiovese", "Sangiovese Grosso", "Portuguese Red",
-     "Portuguese White", "Port", "Rhône-style Red Blend", "Rhône-style White Blend",
-     "Tempranillo Blend", "Glera", "Corvina, Rondinella, Molinara", "Gamay",
-     "Sparkling Blend", "Garganega", "Barbera", "Tempranillo"]
-)
-_APPELLATION_COUNTRIES = frozenset(["France", "Italy", "Spain", "Portugal"])
-
-# --------------------------------------------------------------------------------------------
-# Tasters: (name, twitter handle or None, points effect); tables keyed like varieties.
-# The source has the handle of Paul Gregutt with a trailing space; kept as in the data.
-# --------------------------------------------------------------------------------------------
-
-_TASTERS: dict[str, tuple[str | None, float]] = {
-    "": (None, -0.4),
-    "Roger Voss": ("@vossroger", 0.3),
-    "Michael Schachner": ("@wineschach", 0.0),
-    "Kerin O’Keefe": ("@kerinokeefe", 0.4),
-    "Paul Gregutt": ("@paulgwine ", 0.6),
-    "Virginie Boone": ("@vboone", 0.5),
-    "Matt Kettmann": ("@mattkettmann", 1.3),
-    "Joe Czerwinski": ("@JoeCz", 0.2),
-    "Sean P. Sullivan": ("@wawinereport", 0.1),
-    "Anna Lee C. Iijima": (None, 0.0),
-    "Jim Gordon": ("@gordone_cellars", 0.0),
-    "Anne Krebiehl MW": ("@AnneInVino", 0.6),
-    "Lauren Buzzeo": ("@laurbuzz", -0.8),
-    "Susan Kostrzewa": ("@suskostrzewa", -1.0),
-    "Jeff Jenssen": ("@worldwineguys", 0.0),
-    "Mike DeSimone": ("@worldwineguys", 0.3),
-    "Alexander Peartree": (None, -1.5),
-    "Carrie Dykes": (None, -1.5),
-    "Fiona Adams": ("@bkfiona", -1.0),
-}
-
-_EAST = "Jeff Jenssen=55; Anna Lee C. Iijima=20; Mike DeSimone=25"
-_TASTER_TABLES: dict[str, str] = {
-    "": "Mike DeSimone=60; Jeff Jenssen=40",
-    "US": "=25; Alexander Peartree=30; Carrie Dykes=15; Fiona Adams=10; Susan Kostrzewa=10; "
-          "Jim Gordon=10",
-    "US/California": "=40; Jim Gordon=30; Virginie Boone=20; Matt Kettmann=10",
-    "US/Napa": "=30; Virginie Boone=60; Jim Gordon=10",
-    "US/Sonoma": "=30; Virginie Boone=60; Jim Gordon=10",
-    "US/Napa-Sonoma": "=30; Virginie Boone=60; Jim Gordon=10",
-    "US/North Coast": "=35; Virginie Boone=45; Jim Gordon=20",
-    "US/Central Coast": "=35; Matt Kettmann=50; Jim Gordon=10; Virginie Boone=5",
-    "US/Central Valley": "=35; Jim Gordon=55; Matt Kettmann=10",
-    "US/Sierra Foothills": "=35; Jim Gordon=55; Matt Kettmann=10",
-    "US/California Other": "=45; Jim Gordon=35; Matt Kettmann=10; Virginie Boone=10",
-    "US/South Coast": "=35; Jim Gordon=35; Matt Kettmann=30",
-    "US/Washington": "Paul Gregutt=40; Sean P. Sullivan=45; =15",
-    "US/Oregon": "Paul Gregutt=75; =20; Sean P. Sullivan=5",
-    "US/Idaho": "Paul Gregutt=50; Sean P. Sullivan=50",
-    "US/New York": "Anna Lee C. Iijima=85; =10; Alexander Peartree=5",
-    "France": "Roger Voss=84; Joe Czerwinski=6; Anne Krebiehl MW=4; Lauren Buzzeo=3; =3",
-    "France/Alsace": "Anne Krebiehl MW=60; Roger Voss=35; =5",
-    "France/Rhône Valley": "Joe Czerwinski=60; Roger Voss=35; =5",
-    "France/Languedoc-Roussillon": "Lauren Buzzeo=60; Roger Voss=30; =10",
-    "Portugal": "Roger Voss=98; =2",
-    "Italy": "Kerin O’Keefe=58; =40; Joe Czerwinski=1; Roger Voss=1",
-    "Spain": "Michael Schachner=97; =3",
-    "Chile": "Michael Schachner=97; =3",
-    "Argentina": "Michael Schachner=99; =1",
-    "Uruguay": "Michael Schachner=100",
-    "Mexico": "Michael Schachner=100",
-    "Austria": "Anne Krebiehl MW=66; Roger Voss=33; =1",
-    "Germany": "Anna Lee C. Iijima=77; Joe Czerwinski=21; =2",
-    "Australia": "Joe Czerwinski=89; =11",
-    "New Zealand": "Joe Czerwinski=89; =11",
-    "South Africa": "Lauren Buzzeo=74; Susan Kostrzewa=21; =5",
-    "Israel": "Lauren Buzzeo=50; Mike DeSimone=50",
-    "Greece": "Susan Kostrzewa=100",
-    "Canada": "Paul Gregutt=80; Sean P. Sullivan=10; =10",
-    "England": "Anne Krebiehl MW=100",
-    "Bulgaria": _EAST, "Romania": _EAST, "Hungary": _EAST, "Croatia": _EAST,
-    "Slovenia": _EAST, "Georgia": _EAST, "Moldova": _EAST, "Serbia": _EAST, "Turkey": _EAST,
-    "Lebanon": _EAST,
-}
-
-# Vintages by eye from the source titles (a few very old ones, most 2004-2016).
-_VINTAGES = _w(
-    "1947=0.3; 1966=0.3; 1967=0.3; 1975=0.3; 1985=0.5; 1989=1; 1990=1; 1991=1; 1992=1; "
-    "1993=1; 1994=2; 1995=5; 1996=4; 1997=8; 1998=20; 1999=22; 2000=32; 2001=30; 2002=24; "
-    "2003=26; 2004=85; 2005=150; 2006=250; 2007=320; 2008=350; 2009=470; 2010=560; "
-    "2011=590; 2012=720; 2013=710; 2014=740; 2015=470; 2016=195; 2017=4"
-)
-
-# --------------------------------------------------------------------------------------------
-# Word pools for names.  Languages: en, fr, it, es, pt, de, xx (other).
-# --------------------------------------------------------------------------------------------
-
-_NAME_PARTS: dict[str, dict[str, list[str]]] = {
-    "en": {
-        "a": ("Ash Bel Cal Dun Fair Har Kel Lin Mar Mor Pen Ros Stan Thorn Wil Brad Carl Dal "
-              "Ed Fer Gil Hal Jen Kin Lang Mil Nor Pres Ram Shel Tal Wal Wen Whit Bur Cor "
-              "Dav Hol Mac").split(),
-        "b": ("ton ley ford wood field er man son well by ridge mont den ham worth stead "
-              "more ing ell ey ard aw ick ins wick").split(),
-        "first": ("Adam Anne Ben Charles Claire David Emma Frank Grace Henry Jack James Kate "
-                  "Laura Mark Nancy Owen Paul Rachel Sam Sarah Tom Will Zoe").split(),
-        "w1": ("Stone Silver Red Black Wild Eagle Cedar Oak Raven Hawk Iron Golden Blue "
-               "Willow Quail Elk Copper Shadow Frost Sun Moon River Lone Twin Bear Fox "
-               "Heron Owl Sage Pine Granite Painted Hidden Broken Thistle").split(),
-        "w2": ("Ridge Creek Hill Canyon Valley Peak Hollow Springs Meadow Rock Run Bluff "
-               "Crest Point Oaks Hills Cove Mountain Bench Flat Gate Barn Ranch Road Bend "
-               "Lane").split(),
-        "prefix": ["", "", "", "", "", "", "", "", "Domaine ", "Chateau ", "Villa ", "Casa "],
-        "suffix": ["", "", "", " Cellars", " Vineyards", " Estate", " Winery", " Wines",
-                   " Family Wines", " Wine Co.", " Estates", " Vineyard"],
-    },
-    "fr": {
-        "a": ("Bel Mont Ro Char Lau Fon Beau Ver Mar Cas Pey Lar Gra Sau Val Cham Bou Cler "
-              "Gui Lan Mau Pon Roch Tour Vil Bré Cou Dau Fer Jol Lor Mer Pic Rey Sé").split(),
-        "b": ("ière ac ot et ain eau ille on ade ès y ard and ier elle ens ignac ols our "
-              "oux at").split(),
-        "first": ("Jean Pierre Louis Henri Michel Jacques Paul François Marie Anne Claude "
-                  "Étienne Bernard Guy Hubert Alain Denis Lucien").split(),
-        "w1": ("Le La Les Du De").split(),
-        "w2": ("Grand Petit Vieux Haut Bas Beau Clos Mont Pré Roc").split(),
-        "prefix": ["Château ", "Château ", "Château ", "Domaine ", "Domaine ", "Domaine ",
-                   "Maison ", "Clos ", "", "Château de ", "Domaine du ", "Château La ",
-                   "Château Le ", "Cave de "],
-        "suffix": ["", "", "", "", "", "", " et Fils", " Père et Fils", " Frères",
-                   " et Filles"],
-    },
-    "it": {
-        "a": ("Val Mon Cas Ser Col Ro Bel Fon Mar Ca Pog Ter San Vi Lu Bor Cor Fat Gal Lam "
-              "Mas Pan Riv Sol Tor Ven Zan Ar Bar Cer").split(),
-        "b": ("ino ello ana ia one etto ara ini elli aro ugia aldi enti ucci anti olo asso "
-              "ieri").split(),
-        "first": ("Giovanni Marco Luca Paolo Giuseppe Francesco Antonio Giulia Maria Anna "
-                  "Alberto Carlo Stefano Roberto Elena Vittorio Lorenzo Bruno").split(),
-        "w1": ("Villa Casa Poggio Colle Monte Rocca Pieve Borgo Torre").split(),
-        "w2": ("Alta Bella Rossa Vecchia Nuova Grande Verde Dolce Antica").split(),
-        "prefix": ["", "", "", "", "Tenuta ", "Tenuta ", "Cantina ", "Cantine ", "Fattoria ",
-                   "Podere ", "Castello di ", "Azienda Agricola ", "Villa ", "Tenute "],
-        "suffix": ["", "", "", "", "", "", "", " Vini", " & Figli"],
-    },
-    "es": {
-        "a": ("Val Mon Cas Ser Al Ro Bel Fuen Mar Ca Ter San Vi Lu Bor Cor Gar Lam Mas Pal "
-              "Riv Sol Tor Ven Ara Bar Cer Es Mir Ol Qui").split(),
-        "b": ("ada era illa ero anos ares osa ento ita ona ales edo uela ilar ena ido "
-              "enza ias").split(),
-        "first": ("Juan Pedro Luis Carlos José Miguel Antonio María Ana Pablo Diego Jorge "
-                  "Manuel Rafael Isabel Fernando Alberto Ramón").split(),
-        "w1": ("Casa Finca Viña Pago Alto Monte Cerro Valle").split(),
-        "w2": ("Blanca Roja Alta Vieja Nueva Grande Verde Sol Luna Real").split(),
-        "prefix": ["", "", "", "", "Bodegas ", "Bodegas ", "Bodega ", "Viña ", "Viña ",
-                   "Finca ", "Celler ", "Casa ", "Viñedos ", "Hacienda "],
-        "suffix": ["", "", "", "", "", "", "", " Family Wines", " Wines"],
-    },
-    "pt": {
-        "a": ("Val Mon Cas Ser Al Ro Bel Fon Mar Ca Ter San Vi Lu Bor Cor Gar Mal Pal Riv "
-              "Tor Ven Ara Bar Cer Es Mir Ol").split(),
-        "b": ("ado eira inha eiro oso ares ela ento ita ona ais edo ura ilha ena ido "
-              "ões").split(),
-        "first": ("João Pedro Luís Carlos José Miguel António Maria Ana Paulo Manuel Rui "
-                  "Francisco Jorge Tiago").split(),
-        "w1": ("Quinta Herdade Casa Monte Vale").split(),
-        "w2": ("Nova Velha Alta Grande Verde Branca Real").split(),
-        "prefix": ["Quinta do ", "Quinta da ", "Quinta dos ", "Herdade do ", "Casa ",
-                   "Quinta de ", "", "", "", "Adega ", "Caves "],
-        "suffix": ["", "", "", "", "", "", " Wines", " & Filhos"],
-    },
-    "de": {
-        "a": ("Schön Berg Wein Hof Stein Alt Lind Ro Kess Mül Brand Fall Graf Heil Kirch "
-              "Lang Reich Sonn Wald Wint Zell Bürk Dör Fritz Hart").split(),
-        "b": ("er mann berg hof ler heim inger bach stein ner hauser feld ling meier").split(),
-        "first": ("Johann Karl Friedrich Heinrich Josef Franz Georg Anton Maria Anna Peter "
-                  "Hans Martin Stefan Klaus").split(),
-        "w1": ("Schloss Burg Kloster Dom Gut").split(),
-        "w2": ("Berg Hof Stein Tal Au Feld").split(),
-        "prefix": ["Weingut ", "Weingut ", "", "", "", "Schloss ", "Dr. ", "Domäne ",
-                   "Winzerhof ", "Staatsweingut "],
-        "suffix": ["", "", "", "", "", "", " Erben", "-Erben", " & Söhne"],
-    },
-    "xx": {
-        "a": ("Ka Ar Te Mi Lo Ga Sa Ve Do Ni Pa Ra Zo Be Ko Ma Ta Vi Ho Si Ye Da Le").split(),
-        "b": ("ros lia tov nik dar gos vin nia mar lev ras tek kov zeri lani ova sin "
-              "dis").split(),
-        "first": ("Nikos George David Yossi Avi Ivan Petar Stefan Maria Elena Andrei Tamar "
-                  "Levan Zoltán").split(),
-        "w1": ("Golden Royal Old Ancient Sacred High").split(),
-        "w2": ("Valley Hills Estate Mountain River Vineyards").split(),
-        "prefix": ["", "", "", "", "Domaine ", "Ktima ", "Château ", "Estate "],
-        "suffix": ["", "", "", " Winery", " Wines", " Family Wines", " Estate", " Cellars"],
-    },
-}
-
-#: Generic designations by language, with (points effect, log-price effect).
-_GENERIC_DESIGNATIONS: dict[str, str] = {
-    "en": ("Reserve=30; Estate=20; Estate Grown=14; Estate Bottled=8; Old Vine=6; "
-           "Barrel Select=4; Single Vineyard=4; Limited Release=4; Unoaked=4; Dry=8; "
-           "Barrel Sample=5; Grand Reserve=3; Estate Reserve=4; Late Harvest=3; "
-           "Proprietary Red=3; Reserve Selection=2; Signature Selection=2; Private Reserve=3"),
-    "fr": ("Réserve=10; Vieilles Vignes=10; Cuvée Prestige=8; Tradition=8; Barrel sample=10; "
-           "Grand Cru=6; Premier Cru=8; Cuvée Spéciale=4; Rosé=4; Sélection=4; "
-           "Grande Réserve=4; Cuvée Réservée=3; Les Vignes=3; Brut Réserve=3"),
-    "it": ("Riserva=30; Superiore=6; Classico=8; Vigna Vecchia=3; Selezione=3; Rosso=4; "
-           "Bianco=4; Brut=6; Extra Dry=6; Gran Selezione=3; Vigneto=2"),
-    "es": ("Reserva=28; Crianza=14; Gran Reserva=12; Roble=6; Joven=4; Old Vines=5; "
-           "Gran Reserva Especial=1; Barrica=4; Selección=4; Viñas Viejas=4; Brut=6; "
-           "Brut Nature=4; Single Vineyard=5; Estate Bottled=4; Reserva Especial=4"),
-    "pt": ("Reserva=25; Colheita=8; Vintage=12; Late Bottled Vintage=7; Tinto=8; Branco=6; "
-           "Grande Reserva=6; Garrafeira=3; 10-Year-Old Tawny=3; 20-Year-Old Tawny=2; "
-           "Ruby=3; Escolha=4"),
-    "de": ("Kabinett=18; Spätlese=14; Auslese=8; Trocken=16; Feinherb=8; Dry=8; "
-           "Grosses Gewächs=5; Federspiel=4; Smaragd=4; Reserve=6; Classic=5; "
-           "Beerenauslese=2; Eiswein=2"),
-    "xx": ("Reserve=20; Special Reserve=6; Barrel Aged=6; Dry=10; Estate=8; "
-           "Grand Reserve=4; Classic=6; Premium=6; Selection=5"),
-}
-_SPARKLING_DESIGNATIONS = _w(
-    "Brut=35; Extra Dry=12; Brut Rosé=14; Blanc de Blancs=8; Brut Nature=6; Blanc de Noirs=4; "
-    "Extra Brut=5; Brut Réserve=6; Demi-Sec=3; Cuvée Prestige Brut=3; Millesimato=3; "
-    "Rosé Brut=3"
-)
-_PREMIUM_WORDS = frozenset(
-    ["Reserve", "Riserva", "Reserva", "Gran Reserva", "Grand Cru", "Premier Cru",
-     "Grand Reserve", "Grosses Gewächs", "Gran Selezione", "Private Reserve", "Smaragd",
-     "Single Vineyard", "Old Vine", "Vieilles Vignes", "Estate Reserve", "Grande Reserva",
-     "Garrafeira", "Vintage", "Auslese", "Beerenauslese", "Eiswein", "20-Year-Old Tawny",
-     "Blanc de Blancs", "Cuvée Prestige", "Grande Réserve", "Viñas Viejas", "Old Vines"]
-)
-_PLAIN_WORDS = frozenset(
-    ["Joven", "Roble", "Dry", "Tinto", "Branco", "Rosso", "Bianco", "Classic", "Unoaked",
-     "Ruby", "Extra Dry", "Tradition", "Proprietary Red", "Signature Selection", "Crianza",
-     "Barrel Sample", "Barrel sample"]
-)
-#: Proper designations: "<A> <B>" templates by language; "{s}" is a generated surname.
-_PROPER_DESIGNATIONS: dict[str, list[str]] = {
-    "en": ["{s} Vineyard", "{w1} {w2}", "{s} Vineyard", "{w1} {w2} Vineyard", "The {w2}",
-           "{s} Ranch", "{s} Block", "{first}'s Reserve", "{w1} Hill", "{s} Creek"],
-    "fr": ["Cuvée {first}", "Clos {s}", "Les {s}s", "La {s}", "Le Clos du {s}",
-           "Cuvée {s}", "Les Vieilles Vignes de {s}", "Lieu-dit {s}"],
-    "it": ["Vigna {s}", "{s}", "{w1} {w2}", "{s}", "Vigneto {s}", "Cru {s}", "Bricco {s}"],
-    "es": ["{s}", "Finca {s}", "{w1} {s}", "Pago de {s}", "Viña {s}", "{w1} {w2}"],
-    "pt": ["{s}", "Quinta do {s}", "Vinha {s}", "{w1} {s}", "{s} Reserva"],
-    "de": ["{s}er {w2}", "{s} Riesling", "Alte Reben", "{s}er {w2} Kabinett",
-           "{s}er {w2} Spätlese", "{s}er Trocken"],
-    "xx": ["{s}", "{w1} {w2}", "{s} Reserve", "{first}'s {w2}"],
-}
-_DESIGNATION_MISSING: dict[str, float] = {
-    "en": 0.31, "fr": 0.34, "it": 0.27, "es": 0.18, "pt": 0.12, "de": 0.12, "xx": 0.25,
-}
-
-# --------------------------------------------------------------------------------------------
-# Description templates.  Pools keyed by "tier" (0 poor .. 4 outstanding) carry the signal;
-# pools keyed by "style" and unkeyed pools are noise.  "{Name}" is the capitalised pool.
-# --------------------------------------------------------------------------------------------
-
-_TIER_POOLS: dict[str, list[list[str]]] = {
-    "adj": [
-        ["thin", "dilute", "harsh", "flat", "sour", "awkward", "weedy", "bitter", "disjointed",
-         "stewed", "clumsy", "hollow", "tired", "raw", "medicinal", "murky", "cloying",
-         "musty"],
-        ["simple", "light", "straightforward", "basic", "everyday", "lean", "modest",
-         "uncomplicated", "easygoing", "quaffable", "soft", "plain", "rustic", "slight",
-         "sweetish"],
-        ["fresh", "balanced", "juicy", "attractive", "well-made", "bright", "supple",
-         "appealing", "solid", "friendly", "lively", "pleasant", "tasty", "smooth",
-         "charming"],
-        ["rich", "elegant", "concentrated", "layered", "polished", "complex", "structured",
-         "refined", "generous", "vibrant", "impressive", "deep", "intense", "savory", "sleek"],
-        ["superb", "profound", "majestic", "stunning", "gorgeous", "magnificent", "brilliant",
-         "compelling", "seamless", "exceptional", "thrilling", "age-worthy", "sublime",
-         "monumental", "riveting"],
-    ],
-    "nose": [
-        ["muted", "funky", "vegetal", "volatile", "dusty", "faint", "stalky", "reduced"],
-        ["light", "simple", "candied", "soft", "modest", "shy"],
-        ["fresh", "clean", "pretty", "fragrant", "bright", "inviting"],
-        ["expressive", "perfumed", "seductive", "heady", "alluring", "lifted"],
-        ["captivating", "intoxicating", "spellbinding", "gorgeous", "profound", "haunting"],
-    ],
-    "palate": [
-        ["turn bitter and green", "fade into a watery, sour middle", "feel stewed and heavy",
-         "come across as dilute and tart", "are marred by a harsh, alcoholic edge",
-         "taste oddly medicinal"],
-        ["are simple but clean", "stay light and uncomplicated", "are soft and a little short",
-         "are straightforward and a bit sweet", "offer basic, easy drinking",
-         "are pleasant enough if lean"],
-        ["are fresh and nicely balanced", "show good ripeness and lively acidity",
-         "are juicy and well integrated", "feel round and approachable",
-         "come together in a bright, tasty way", "are clean, ripe and appealing"],
-        ["are rich, layered and concentrated", "build in depth and complexity",
-         "are polished and intense", "show impressive purity and density",
-         "unfold in savory, refined layers", "are deep, generous and structured"],
-        ["are breathtakingly pure and profound", "soar with extraordinary concentration",
-         "are seamless, majestic and endlessly complex", "show stunning depth and precision",
-         "are sublime, intense and perfectly poised",
-         "deliver a thrilling, multilayered richness"],
-    ],
-    "struct": [
-        ["Harsh tannins and sharp acidity leave it disjointed",
-         "The texture is thin and watery", "Green, astringent tannins dominate the palate",
-         "The alcohol sticks out, making it hot and clumsy",
-         "It feels flabby, with little acidity to lift it"],
-        ["Soft tannins and mild acidity keep it easy to drink",
-         "The body is light and a bit lean", "It is soft in texture, without much grip",
-         "The structure is modest and simple", "Gentle acidity keeps it uncomplicated"],
-        ["Firm tannins and fresh acidity keep it in balance",
-         "The texture is smooth and medium bodied", "Ripe tannins give it a supple structure",
-         "Crisp acidity keeps the fruit lively", "It is well balanced, with a pleasant grip"],
-        ["Fine-grained tannins and vibrant acidity give it poise",
-         "The structure is firm, polished and confident",
-         "Dense yet refined tannins frame the fruit", "Its texture is silky and layered",
-         "Bright acidity lends energy to the concentrated fruit"],
-        ["Impeccably ripe tannins and seamless acidity frame it beautifully",
-         "The structure is flawless, powerful yet graceful",
-         "Its velvety, perfectly integrated tannins are a marvel",
-         "The texture is profound and seamless",
-         "Majestic structure and tension promise a long life"],
-    ],
-    "finish": [
-        ["short and bitter", "hot and astringent", "abrupt and sour", "harsh and metallic",
-         "thin and dull"],
-        ["short", "brief and clean", "quick and simple", "light and a little short",
-         "soft and fleeting"],
-        ["clean and fresh", "moderately long", "crisp and pleasant", "dry and tidy",
-         "medium in length"],
-        ["long and savory", "lingering and spicy", "persistent and elegant",
-         "long, with lovely depth", "refined and lasting"],
-        ["extraordinarily long", "endless and layered", "superb and seemingly endless",
-         "long, profound and mineral", "breathtakingly persistent"],
-    ],
-    "window": [
-        ["up now", "immediately", "soon, if at all", "up quickly"],
-        ["now", "young", "over the next year", "now, while it is fresh"],
-        ["now through the next few years", "over the next three years",
-         "now or hold for a couple of years"],
-        ["now and over the next decade", "after a few more years in bottle",
-         "from the middle of the decade on"],
-        ["over the next twenty years and beyond", "after a decade of cellaring",
-         "from the end of the decade for decades to come"],
-    ],
-    "verdict": [
-        ["Best avoided unless well chilled.", "A rustic quaffer at best.",
-         "It lacks charm and balance.", "Not a success this vintage.",
-         "Hard to recommend."],
-        ["A simple, affordable wine for everyday drinking.", "Enjoy it young and chilled.",
-         "A decent value for casual occasions.", "Fine for a weeknight pour.",
-         "An easy, no-fuss wine."],
-        ["A well-made, food-friendly wine.", "A good value that delivers plenty of pleasure.",
-         "A reliable bottle that overdelivers.", "Nicely done and ready to enjoy."],
-        ["It will improve with a few years of cellaring.",
-         "Give it time in the cellar to show its best.", "An impressive, serious bottling.",
-         "A wine of real class and character."],
-        ["A superb wine that will age for decades.",
-         "One of the finest wines of the vintage.",
-         "A collector's wine, built to age gracefully.",
-         "A landmark effort and a true classic."],
-    ],
-}
-
-_STYLE_POOLS: dict[str, list[list[str]]] = {
-    "fruit": [
-        ["black cherry", "blackberry", "plum", "raspberry", "red cherry", "cassis",
-         "blueberry", "red currant", "strawberry", "cranberry", "black plum", "boysenberry",
-         "pomegranate", "dried cherry", "fig", "prune", "mulberry", "black currant"],
-        ["green apple", "pear", "lemon", "lime", "grapefruit", "peach", "apricot",
-         "pineapple", "melon", "citrus", "white peach", "quince", "yellow apple",
-         "nectarine", "mango", "passion fruit", "tangerine", "lemon zest"],
-        ["strawberry", "raspberry", "watermelon", "red currant", "cherry",
-         "pink grapefruit", "peach", "cranberry", "wild strawberry", "blood orange"],
-        ["green apple", "lemon", "pear", "citrus", "white peach", "red berry", "apple",
-         "lime", "quince", "yellow plum"],
-        ["raisin", "fig", "dried plum", "black cherry", "date", "orange peel", "prune",
-         "candied citrus", "dried apricot", "blackberry jam"],
-    ],
-    "accent": [
-        ["vanilla", "cedar", "tobacco", "leather", "espresso", "chocolate", "black pepper",
-         "licorice", "clove", "smoke", "earth", "dried herbs", "violet", "graphite", "mocha",
-         "tar", "sage", "baking spice", "cinnamon", "toast", "forest floor", "cola"],
-        ["honey", "almond", "vanilla", "butter", "toast", "flint", "wet stone",
-         "white flowers", "lemongrass", "ginger", "hazelnut", "chamomile", "herbs", "saline",
-         "beeswax", "jasmine", "petrol", "grass"],
-        ["rose petal", "herbs", "orange blossom", "white pepper", "mineral", "lavender",
-         "sea salt", "fennel"],
-        ["brioche", "toast", "yeast", "almond", "chalk", "honey", "biscuit", "ginger",
-         "hazelnut", "white flowers"],
-        ["caramel", "toffee", "walnut", "chocolate", "coffee", "spice", "maple",
-         "molasses", "honey", "cinnamon"],
-    ],
-    "noun": [
-        ["red", "wine", "bottling", "red wine", "effort"],
-        ["white", "wine", "bottling", "white wine", "effort"],
-        ["rosé", "pink wine", "wine", "blush"],
-        ["sparkler", "bubbly", "sparkling wine", "wine", "cuvée"],
-        ["fortified wine", "dessert wine", "sweet wine", "wine"],
-    ],
-}
-
-_FLAT_POOLS: dict[str, list[str]] = {
-    "food": ["grilled lamb", "roast chicken", "pasta", "shellfish", "salmon", "hard cheeses",
-             "steak", "pizza", "sushi", "mushroom risotto", "barbecue", "spicy dishes",
-             "duck", "oysters", "pork chops", "game", "charcuterie", "Thai food"],
-    "importer": [f"{a} {b}" for a in
-                 ("Vineyard Brands", "Kysela", "Winebow", "Frederick Wildman", "Ole",
-                  "Europvin", "Vias", "Wilson Daniels", "Palm Bay", "Terlato", "Dalla Terra",
-                  "Cannonau", "Aveniu", "Casa Ventura")
-                 for b in ("Imports", "Selections", "Wine Group", "International")],
-    "months": ["6", "8", "10", "12", "14", "15", "16", "18", "20", "22", "24", "30"],
-    "oak": ["French", "American", "new French", "neutral", "Hungarian", "Slavonian",
-            "used French", "a mix of new and old"],
-    "vines": ["old", "young", "40-year-old", "estate", "hillside", "organically farmed",
-              "dry-farmed", "high-elevation", "biodynamically farmed", "century-old"],
-    "cases": ["150", "200", "250", "300", "400", "500", "800", "1,000", "1,200", "2,500"],
-    "pct": ["5", "8", "10", "12", "15", "20", "25", "30"],
-    "grape": ["Merlot", "Syrah", "Viognier", "Petit Verdot", "Cabernet Franc", "Grenache",
-              "Sémillon", "Malbec", "Mourvèdre", "Cinsault", "Carignan", "Muscat"],
-    "adverb": ["quite", "rather", "fairly", "decidedly", "somewhat", "notably", "definitely"],
-}
-
-#: Sentence positions in order; the first two always appear, 2-5 sentences in all.
-_POSITIONS: list[list[str]] = [
-    [  # introduction
-        "This {adj} {variety} opens with {nose} aromas of {fruit}, {fruit} and {accent}, "
-        "along with a touch of {accent}.",
-        "{Nose} aromas of {fruit} and {accent} introduce this {adj} {noun}, with hints of "
-        "{fruit} in the background.",
-        "{Adj} and {adj}, this {noun} offers {fruit}, {fruit} and {accent} on the nose.",
-        "The nose is {nose} and {adverb} {adj}, with notes of {fruit}, {accent} and {accent}.",
-        "{Fruit} and {accent} scents lead off this {adverb} {adj} {variety}, followed by a "
-        "whiff of {accent}.",
-        "Aromas of {fruit}, {accent} and {accent} mark this {adj} {noun} from the first sniff.",
-        "This {variety} is {adj} and {adj}, with {nose} hints of {fruit} and {accent} on the "
-        "nose.",
-    ],
-    [  # palate
-        "The palate offers {fruit} and {fruit} flavors that {palate}, backed by {accent}.",
-        "{Fruit} and {accent} flavors {palate}, while a note of {accent} adds interest.",
-        "On the palate, notes of {fruit}, {fruit} and {accent} {palate}.",
-        "It tastes {adj} and {adj} in the mouth, with {fruit}, {fruit} and a touch of "
-        "{accent}.",
-        "Flavors of {fruit} and {accent} {palate} in the mouth, with {fruit} in support.",
-        "In the mouth it is {adverb} {adj}, showing {fruit}, {fruit} and {accent} alongside "
-        "{accent}.",
-    ],
-    [  # structure
-        "{struct}.",
-        "{struct}, with a hint of {accent} in the background.",
-        "{struct}, while {fruit} and {accent} linger on the palate.",
-    ],
-    [  # finish
-        "The finish is {finish}, with lingering notes of {accent} and {fruit}.",
-        "It ends {finish}, with notes of {accent}.",
-        "{Accent} and {fruit} carry through to the finish, which is {finish}.",
-        "The {adj} finish is {finish} and leaves a trace of {accent}.",
-    ],
-    [  # verdict
-        "{verdict}",
-        "Drink {window}.",
-        "Drink {window}, ideally with {food}.",
-        "{verdict} Pair it with {food}.",
-    ],
-    [  # aside, noise only
-        "Imported by {importer}.",
-        "It was aged {months} months in {oak} oak before bottling.",
-        "The grapes come from {vines} vines.",
-        "Only {cases} cases were made.",
-        "The blend includes {pct}% {grape}.",
-        "This is the first release from these {vines} vines.",
-    ],
-]
 #: Relative chance of each optional position (structure, finish, verdict, aside) to be used.
 _OPTIONAL_WEIGHTS = np.array([1.0, 1.3, 1.0, 0.45])
 
 # --------------------------------------------------------------------------------------------
-# Signal and noise.  Tuned so that a good model on text, price and categories reaches an MAE
-# of about 1.5 (ridge on 100k rows: 1.54; the mean: 2.49; price alone: 1.94) and a text-only
-# ridge on hashed words of 20k rows an R^2 of about 0.55.
+# Signal and noise.  Tuned so that a model on text, price and categories learns the points
+# well but not perfectly, and text alone explains about half of their variance.
 # --------------------------------------------------------------------------------------------
 
 _POINTS_BASE = 88.38  # so that the mean with all effects is ~88.45
@@ -1248,15 +294,14 @@ def _build_tables() -> dict[str, object]:
         loc["w"].append(weight)
         loc_keys.append(keys)
 
-    total = sum(c[0] for c in _COUNTRIES.values())
-    for country, (cweight, _, _, _, provs) in _COUNTRIES.items():
-        ptotal = sum(p[0] for p in provs.values())
-        for province, (pweight, spec) in provs.items():
-            regions = []
-            for item in spec.split(";") if spec else ["=1"]:
-                r1, _, rest = item.strip().rpartition("=")
-                weight, _, r2 = rest.partition(">")
-                regions.append((r1 or None, r2 or None, float(weight)))
+    total = sum(c["weight"] for c in _COUNTRIES.values())
+    for country, spec in _COUNTRIES.items():
+        cweight, provs = spec["weight"], spec["provinces"]
+        ptotal = sum(p["weight"] for p in provs.values())
+        for province, prov in provs.items():
+            pweight = prov["weight"]
+            regions = [(r1, r2, float(weight)) for r1, weight, r2 in prov["regions"]]
+            regions = regions or [(None, None, 1.0)]
             rtotal = sum(r[2] for r in regions)
             for r1, r2, weight in regions:
                 share = cweight / total * pweight / ptotal * weight / rtotal
@@ -1265,10 +310,11 @@ def _build_tables() -> dict[str, object]:
     # The source has a few rows without country or province (Georgian wines).
     add(None, None, None, None, _COUNTRY_MISSING, [""])
 
-    def keyed(tables: dict[str, str], vocab: _Vocab) -> tuple[_Categorical, np.ndarray]:
+    def keyed(tables: dict[str, dict[str, float]],
+              vocab: _Vocab) -> tuple[_Categorical, np.ndarray]:
         names = list(tables)
         cat = _Categorical.build(
-            [[(vocab.code(v or None), w) for v, w in _w(tables[n])] for n in names])
+            [[(vocab.code(v or None), w) for v, w in _weighted(tables[n])] for n in names])
         key_of = np.array([names.index(next(k for k in keys if k in tables))
                            for keys in loc_keys], dtype=np.int64)
         return cat, key_of
@@ -1283,7 +329,7 @@ def _build_tables() -> dict[str, object]:
     taster_names = tasters.array()
     country_names = countries.array()
     langs = list(_NAME_PARTS)
-    spec = [_COUNTRIES.get(c, (0, "xx", -0.5, 0.0, {})) for c in country_names]
+    spec = [_COUNTRIES.get(c, _NO_COUNTRY) for c in country_names]
     vintages = np.array([int(y) for y, _ in _VINTAGES], dtype=np.int64)
     vw = np.array([w for _, w in _VINTAGES])
     weights = np.array(loc["w"])
@@ -1304,12 +350,12 @@ def _build_tables() -> dict[str, object]:
         "variety_style": style,
         "taster_cat": taster_cat,
         "taster_names": taster_names,
-        "taster_handles": _obj([_TASTERS[t or ""][0] for t in taster_names]),
-        "taster_points": np.array([_TASTERS[t or ""][1] for t in taster_names]),
-        "country_lang": np.array([langs.index(s[1]) for s in spec], dtype=np.int64),
-        "country_points": np.array([s[2] for s in spec]),
-        "country_logprice": np.array([s[3] for s in spec]),
-        "winery_cat": _winery_table([s[0] for s in spec]),
+        "taster_handles": _obj([_TASTERS[t or ""]["handle"] for t in taster_names]),
+        "taster_points": np.array([_TASTERS[t or ""]["points"] for t in taster_names]),
+        "country_lang": np.array([langs.index(s["language"]) for s in spec], dtype=np.int64),
+        "country_points": np.array([s["points"] for s in spec]),
+        "country_logprice": np.array([s["log_price"] for s in spec]),
+        "winery_cat": _winery_table([s["weight"] for s in spec]),
         "appellation_country": np.array([c in _APPELLATION_COUNTRIES for c in country_names]),
         "appellation_variety": np.array([v in _APPELLATION_VARIETIES for v in variety_names]),
         "vintage_years": vintages,
@@ -1321,9 +367,9 @@ def _build_tables() -> dict[str, object]:
 def _winery_table(country_weights: list[float]) -> _Categorical:
     """Popularity of each country's wineries: lognormal weights over a fixed universe.
 
-    Four wineries per review of the source and a lognormal spread (sigma 1.5) give
-    ~3,800 wineries in 6,000 rows (source: 3,900), ~17,000 in 130,000 rows and ~23,000
-    in a million, the busiest with 0.3% of the rows.
+    The universe (four wineries per review of the country in the source, at least 20)
+    and the spread are set so that the number of distinct wineries grows with the rows
+    as in the source, a few wineries being much busier than most.
     """
     tables = []
     for code, weight in enumerate(country_weights):
@@ -1344,7 +390,7 @@ def _build_names() -> dict[str, dict[str, object]]:
     """Per-language pools for winery and designation names."""
     out: dict[str, dict[str, object]] = {}
     for lang, parts in _NAME_PARTS.items():
-        generic = _w(_GENERIC_DESIGNATIONS[lang])
+        generic = _weighted(_GENERIC_DESIGNATIONS[lang])
         gw = np.array([w for _, w in generic])
         out[lang] = {
             **{k: _obj(v) for k, v in parts.items()},
@@ -1396,19 +442,27 @@ _STYLE_KEYED = {k: _Keyed.build(v) for k, v in _STYLE_POOLS.items()}
 _FLAT_KEYED = {k: _Keyed.build([v]) for k, v in _FLAT_POOLS.items()}
 
 
-def _check_templates() -> None:
+def _check_tables() -> None:
+    """Refuse tables that do not fit the code: the random layout depends on their shape."""
+    if len(_POSITIONS) != 2 + _N_OPTIONAL:
+        raise ValueError(f"descriptions.json: {2 + _N_OPTIONAL} positions expected")
+    for kind, pools, count in (("tier", _TIER_POOLS, len(_TIER_CUTS) + 1),
+                               ("style", _STYLE_POOLS, len(_STYLE_POINTS))):
+        for name, pool in pools.items():
+            if len(pool) != count:
+                raise ValueError(f"descriptions.json: {kind} pool {name!r} needs {count} lists")
     for pos in _TEMPLATES:
         for tpl in pos:
             if len(tpl.fields) > _MAX_SLOTS:
-                raise AssertionError(f"template with more than {_MAX_SLOTS} fields: {tpl}")
+                raise ValueError(f"template with more than {_MAX_SLOTS} fields: {tpl}")
             for field in tpl.fields:
                 name = field.lower()
                 if name != "variety" and not any(
                         name in pools for pools in (_TIER_KEYED, _STYLE_KEYED, _FLAT_KEYED)):
-                    raise AssertionError(f"unknown template field {field!r}")
+                    raise ValueError(f"unknown template field {field!r}")
 
 
-_check_templates()
+_check_tables()
 
 
 # --------------------------------------------------------------------------------------------
