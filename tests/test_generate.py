@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sklearn.metrics import r2_score
 
 from pipeline.schema import INPUT_COLUMNS, POINTS_MAX, POINTS_MIN
 from synth import BLOCK_ROWS, generate_csv, generate_frame
+from synth.generate import _unique_keys
 
 SAMPLE_CSV = Path(__file__).resolve().parents[2] / "shared/data/wine_reviews_sample.csv"
 
@@ -181,3 +183,9 @@ def test_bad_seed_and_chunk_rows_raise(tmp_path: Path) -> None:
         generate_csv(10, seed=1, out_csv=tmp_path / "x.csv", chunk_rows=0)
     with pytest.raises(TypeError, match="rows must be an integer"):
         generate_frame(10.0, seed=1)  # type: ignore[arg-type]
+
+
+def test_a_repeated_key_in_a_table_is_refused() -> None:
+    text = '{"Pinot Noir": 18, "Syrah": 6, "Pinot Noir": 3}'
+    with pytest.raises(ValueError, match="repeated key.*Pinot Noir"):
+        json.loads(text, object_pairs_hook=_unique_keys)
