@@ -42,7 +42,7 @@ from pipeline import hashing  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
 from pipeline.csv_input import parse_block, read_header  # noqa: E402
 from pipeline.features import NUMERIC_FEATURES, FeatureSpec, numeric_frame  # noqa: E402
-from pipeline.steps.generate import generate_frame  # noqa: E402
+from synth import generate_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared" / "data" / "wine_reviews_sample.csv"

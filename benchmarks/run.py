@@ -117,19 +117,24 @@ def parse_bytes(text: str) -> int:
 def ensure_csv(rows: int, seed: int, work_dir: Path) -> tuple[Path, dict]:
     """The synthetic CSV of ``rows`` rows, generated once and then reused.
 
-    The file name carries a hash of the generator's source, so a changed
-    generator never reuses a file of the old one (sizes would not compare).
+    The file name carries a hash of the generator's source and tables, so a
+    changed generator never reuses a file of the old one (sizes would not compare).
     """
-    from pipeline.steps import generate
+    import synth
 
-    source = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:12]
+    package = Path(synth.__file__).parent
+    digest = hashlib.sha256()
+    for file in sorted([*package.glob("*.py"), *package.glob("tables/*.json")]):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    source = digest.hexdigest()[:12]
     path = work_dir / "data" / f"synthetic-{rows}-seed{seed}-gen{source}.csv"
     info = {"csv": str(path), "generator_sha256": source}
     if path.is_file():
         return path, {**info, "generated": False, "csv_mb": _mb(path)}
     log.info("generating %d rows into %s", rows, path)
     t0 = time.perf_counter()
-    generate.generate_csv(rows, seed, path)
+    synth.generate_csv(rows, seed, path)
     seconds = time.perf_counter() - t0
     log.info("generated in %.1f s", seconds)
     return path, {**info, "generated": True, "generate_seconds": round(seconds, 2),

@@ -168,7 +168,7 @@ def generate(rows: int, seed: int, out_csv: str) -> None:
 
     Rows are streamed in chunks, so ten million need little memory.
     """
-    from pipeline.steps.generate import generate_csv
+    from synth import generate_csv
 
     generate_csv(rows=rows, seed=seed, out_csv=out_csv)
 

@@ -14,9 +14,9 @@ import pytest
 from distributed import Client, LocalCluster
 
 from conftest import read_split
-from pipeline.steps.generate import generate_csv
 from pipeline.steps.make_dataset import make_dataset
 from pipeline.steps.predict import predict
+from synth import generate_csv
 
 SPLITS = ("train", "valid", "test", "rejects")
 

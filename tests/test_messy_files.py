@@ -24,9 +24,9 @@ from pipeline.atomic import NotOurs
 from pipeline.csv_input import read_csv_blocks
 from pipeline.schema import INPUT_COLUMNS, REQUIRED_FOR_TRAINING
 from pipeline.steps.download import download
-from pipeline.steps.generate import generate_frame
 from pipeline.steps.make_dataset import make_dataset
 from pipeline.steps.predict import predict
+from synth import generate_frame
 
 SPLITS = ("train", "valid", "test")
 

@@ -53,7 +53,7 @@ from pipeline.features import (  # noqa: E402
     bin_tokens,
     numeric_frame,
 )
-from pipeline.steps.generate import generate_csv  # noqa: E402
+from synth import generate_csv  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

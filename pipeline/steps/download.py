@@ -224,7 +224,7 @@ def download(
     out = Path(out_csv)
     check_replaceable(out, directory=False)
     if match := _SYNTHETIC.match(source):
-        from pipeline.steps.generate import generate_csv
+        from synth import generate_csv
 
         rows, seed = int(match[1]), int(match[2] or 0)
         log.info("generating %d synthetic rows (seed %d)", rows, seed)
