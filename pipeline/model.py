@@ -34,11 +34,14 @@ import pandas as pd
 
 from pipeline.atomic import atomic_file
 from pipeline.features import FeatureSpec
-from pipeline.gbm_features import gbm_frame
+from pipeline.gbm_features import GBM_FEATURES, gbm_frame
 from pipeline.intervals import AdaptiveInterval, ConstantInterval, spread_features
 from pipeline.schema import POINTS_MAX, POINTS_MIN
 
 log = logging.getLogger(__name__)
+
+#: Name of the constant part of every prediction in :meth:`WineModel.contributions`.
+BASELINE = "baseline"
 
 #: Libraries whose versions are recorded in the model file (besides Python's).
 VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
@@ -93,6 +96,27 @@ class WineModel:
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:
         """Unclipped predictions of cleaned rows; subclasses implement it."""
+        raise NotImplementedError
+
+    def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Per-row contribution of each feature group, plus :data:`BASELINE`.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Cleaned rows.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per feature group and ``baseline``; each row sums to the
+            unclipped prediction, so the report can show why a wine got its score.
+        """
+        raise NotImplementedError
+
+    @property
+    def linear_model(self) -> SgdModel:
+        """The linear model on the hashed features: this one, or the one a GBM stacks on."""
         raise NotImplementedError
 
     def predict_frame(self, df: pd.DataFrame) -> np.ndarray:
@@ -191,6 +215,20 @@ class SgdModel(WineModel):
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
         return self.predict_features(self.spec.transform(df))
+
+    def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
+        """A feature group's contribution: the sum of its weights times its values."""
+        x = self.spec.transform(df).tocsc()
+        weighted = x.multiply(self.estimator.coef_.reshape(1, -1)).tocsc()
+        out = {name: np.asarray(weighted[:, start:stop].sum(axis=1)).ravel()
+               for name, (start, stop) in self.spec.blocks().items()}
+        frame = pd.DataFrame(out, index=df.index)
+        frame[BASELINE] = float(np.ravel(self.estimator.intercept_)[0]) + self.target_mean
+        return frame
+
+    @property
+    def linear_model(self) -> SgdModel:  # noqa: D102
+        return self
 
     def predict_features(self, x) -> np.ndarray:
         """Unclipped predictions of rows already turned into features by ``spec``.
@@ -356,11 +394,27 @@ class StackedGbmModel(WineModel):
     text_weight: float = 0.0
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
-        from pipeline.gbm_features import gbm_frame
-
         text = self.text_model.predict_raw(df)
         trees = self.booster.predict(gbm_frame(df, text), num_iteration=self.best_iteration)
         return blend(trees + self.target_mean, text, self.text_weight)
+
+    def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
+        """LightGBM's SHAP-style ``pred_contrib`` scaled by the GBM's share of the blend.
+
+        The linear model's own share is added to ``text_score``.
+        """
+        text = self.text_model.predict_raw(df)
+        raw = self.booster.predict(gbm_frame(df, text), num_iteration=self.best_iteration,
+                                   pred_contrib=True)
+        gbm_share = 1.0 - self.text_weight
+        out = pd.DataFrame(raw[:, :-1] * gbm_share, columns=list(GBM_FEATURES), index=df.index)
+        out["text_score"] += self.text_weight * (text - self.target_mean)
+        out[BASELINE] = raw[:, -1] * gbm_share + self.target_mean
+        return out
+
+    @property
+    def linear_model(self) -> SgdModel:  # noqa: D102
+        return self.text_model
 
 
 def blend(gbm: np.ndarray, text: np.ndarray, text_weight: float) -> np.ndarray:

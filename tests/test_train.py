@@ -10,7 +10,6 @@ import scipy.sparse as sp
 
 from conftest import read_split
 from pipeline.dataset import Dataset
-from pipeline.explain import contributions
 from pipeline.features import FeatureSpec
 from pipeline.fit import fit_candidates
 from pipeline.gbm import (
@@ -186,7 +185,7 @@ def test_lightgbm_stacked_on_the_text_score(tmp_path, client, dataset_dir, model
     rows = test.head(50)
     for weight in (gbm.text_weight, 0.3):
         gbm.text_weight = weight
-        parts = contributions(gbm, rows)
+        parts = gbm.contributions(rows)
         np.testing.assert_allclose(parts.sum(axis=1), gbm.predict_raw(rows), atol=1e-6)
 
 
@@ -231,7 +230,7 @@ def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
         pytest.approx([raw.max(), raw.min()], abs=1e-4)
     assert set(explained["feature"]) == {*model.spec.blocks(), "baseline"}
     # Global importance: the mean size of each feature group's contribution, baseline aside.
-    contrib = contributions(model, rows)
+    contrib = model.contributions(rows)
     expected = contrib.drop(columns="baseline").abs().mean().sort_values(ascending=False)
     assert importance["feature"].tolist() == expected.index.tolist()
     assert importance["mean_abs_contribution"].to_numpy() == pytest.approx(expected.to_numpy())

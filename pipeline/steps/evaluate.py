@@ -21,7 +21,7 @@ from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.baselines import baseline_predictions, price_line, price_sums
 from pipeline.cluster import broadcast, gather_tracked, submit_per_file
 from pipeline.dataset import Dataset
-from pipeline.explain import contributions, importance
+from pipeline.explain import importance
 from pipeline.intervals import (
     add_coverage_sums,
     coverage_sums,
@@ -123,8 +123,8 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
     pandas.DataFrame
         Columns ``term`` and ``weight``, largest first; empty when the model is not linear.
     """
-    linear = getattr(model, "text_model", model)
-    coef = getattr(getattr(linear, "estimator", None), "coef_", None)
+    linear = model.linear_model
+    coef = getattr(linear.estimator, "coef_", None)
     texts = descriptions.dropna().astype(str).iloc[:TERM_SOURCE_ROWS]
     if coef is None or len(texts) < 5:
         return pd.DataFrame({"term": [], "weight": []})
@@ -160,7 +160,7 @@ def explanations(model: WineModel, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd
         return pd.DataFrame(), pd.DataFrame()
     # Hashed once: the contributions add up to the unclipped prediction, and the
     # global importance is their mean size.
-    contrib = contributions(model, rows)
+    contrib = model.contributions(rows)
     pred = clip_points(contrib.sum(axis=1).to_numpy())
     picked = [int(np.argmax(pred)), int(np.argmin(pred))]
     wines = pd.DataFrame({ID_COLUMN: rows[ID_COLUMN].iloc[picked].to_numpy(),
