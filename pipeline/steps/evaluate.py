@@ -7,6 +7,7 @@ the whole test split.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -77,14 +78,52 @@ def fit_price_baseline(client: Client, dataset: Dataset) -> tuple[float, float]:
     return price_line(np.sum(sums, axis=0) if sums else np.zeros(5))
 
 
+@dataclasses.dataclass
+class ScoredTestRows:
+    """What one test file adds to the report: sums that add up, and a sample of rows.
+
+    Attributes
+    ----------
+    model, mean, price_only : dict
+        :func:`pipeline.metrics.error_sums` of the model (with ``inside``, the rows
+        inside their interval) and of the two baselines.
+    sample : pandas.DataFrame
+        Every n-th row with its predictions, :data:`REPORT_COLUMNS`.
+    ranges : dict
+        :func:`pipeline.intervals.coverage_sums` of the interval given (``used``) and,
+        when the model has one, of the other (``other``).
+    """
+
+    model: dict
+    mean: dict
+    price_only: dict
+    sample: pd.DataFrame
+    ranges: dict
+
+
 def _score_test_file(path: str, model: WineModel, line: tuple[float, float],
-                     step: int) -> tuple[dict, dict, dict, pd.DataFrame, dict]:
-    return _score_test_partition(pd.read_parquet(path), model, line, step)
+                     step: int) -> ScoredTestRows:
+    return score_test_rows(pd.read_parquet(path), model, line, step)
 
 
-def _score_test_partition(
-    df: pd.DataFrame, model: WineModel, line: tuple[float, float], step: int
-) -> tuple[dict, dict, dict, pd.DataFrame, dict]:
+def score_test_rows(df: pd.DataFrame, model: WineModel, line: tuple[float, float],
+                    step: int) -> ScoredTestRows:
+    """Score test rows with the model and the baselines.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cleaned test rows.
+    model : WineModel
+    line : tuple of float
+        The price baseline (see :func:`pipeline.baselines.price_line`).
+    step : int
+        Keep every ``step``-th row in the sample.
+
+    Returns
+    -------
+    ScoredTestRows
+    """
     y = df[TARGET].to_numpy(dtype="float64")
     interval = model.predict_interval(df)
     pred = interval["predicted_points"].to_numpy()
@@ -99,8 +138,9 @@ def _score_test_partition(
     mean_pred, price_pred = baselines["mean"], baselines["price_only"]
     sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
                        baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
-    return ({**error_sums(y, pred), "inside": inside}, error_sums(y, mean_pred),
-            error_sums(y, price_pred), sample[list(REPORT_COLUMNS)], ranges)
+    return ScoredTestRows(model={**error_sums(y, pred), "inside": inside},
+                      mean=error_sums(y, mean_pred), price_only=error_sums(y, price_pred),
+                      sample=sample[list(REPORT_COLUMNS)], ranges=ranges)
 
 
 def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS) -> pd.DataFrame:
@@ -223,7 +263,7 @@ def evaluate(
         results = gather_tracked(client, scoring, progress, "scoring", "test blocks")
         metrics = _test_metrics(results, model, counts, line, dataset.path)
         context = Path(ctx)
-        sample = pd.concat([r[3] for r in results], ignore_index=True)
+        sample = pd.concat([r.sample for r in results], ignore_index=True)
         sample.to_parquet(context / "predictions.parquet", index=False)
         (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         weights.to_csv(context / "word_weights.csv", index=False)
@@ -249,27 +289,27 @@ def interval_record(results: list, model: WineModel) -> dict:
     """
     record = {"kind": model.interval_kind,
               "reason": model.metadata.get("interval", {}).get("reason"),
-              "test": coverage_table(add_coverage_sums([r[4]["used"] for r in results]))}
+              "test": coverage_table(add_coverage_sums([r.ranges["used"] for r in results]))}
     if model.other_interval is not None:
         record["other"] = {
             "kind": model.other_interval.kind,
-            "test": coverage_table(add_coverage_sums([r[4]["other"] for r in results]))}
+            "test": coverage_table(add_coverage_sums([r.ranges["other"] for r in results]))}
     return record
 
 
 def _test_metrics(results: list, model: WineModel, counts: dict,
                   line: tuple[float, float], dataset: Path) -> dict:
-    """The report's metrics from the partitions' additive sums (see _score_test_partition)."""
-    if not results or sum(r[0]["n"] for r in results) == 0:
+    """The report's metrics from the files' additive sums (see :class:`ScoredTestRows`)."""
+    if not results or sum(r.model["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
-    n_test = sum(r[0]["n"] for r in results)
+    n_test = sum(r.model["n"] for r in results)
     metrics = {
         "model": {"name": model.kind,
-                  **metrics_from_sums(add_sums([r[0] for r in results])),
-                  "interval_coverage": sum(r[0]["inside"] for r in results) / n_test},
+                  **metrics_from_sums(add_sums([r.model for r in results])),
+                  "interval_coverage": sum(r.model["inside"] for r in results) / n_test},
         "baselines": {
-            "mean": metrics_from_sums(add_sums([r[1] for r in results])),
-            "price_only": metrics_from_sums(add_sums([r[2] for r in results])),
+            "mean": metrics_from_sums(add_sums([r.mean for r in results])),
+            "price_only": metrics_from_sums(add_sums([r.price_only for r in results])),
         },
         "rows": {k: counts.get(k, 0) for k in ("input", "train", "valid", "test", "rejected")},
         "price_baseline": {"intercept": line[0], "slope_per_log_price": line[1]},
