@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from pipeline.steps import download as download_step
 from pipeline.steps.download import DownloadError, download
 
 BODY = b",country,description\n1,France,Bright and fresh.\n"
@@ -79,10 +80,13 @@ def test_url_download_with_checksum(tmp_path, server):
     assert out.read_bytes() == BODY
 
 
-def test_transient_errors_are_retried(tmp_path, server):
+def test_transient_errors_are_retried(tmp_path, server, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(download_step.time, "sleep", waits.append)  # the backoff, not slept
     out = download(f"{server}/flaky", tmp_path / "flaky.csv", allow_http=True, retries=3)
     assert out.read_bytes() == BODY
     assert Handler.hits["/flaky"] == 3
+    assert waits == [2.0, 4.0]  # doubling after each failure
 
 
 def test_client_errors_are_not_retried(tmp_path, server):
