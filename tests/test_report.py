@@ -367,6 +367,7 @@ def test_small_data_with_missing_values(tmp_path, full_report):
     assert html.escape(str(explained["title"].iloc[0])) in document
 
 
+@pytest.mark.slow  # Pweave renders in a Jupyter kernel
 def test_only_the_required_columns_and_no_optional_tables(tmp_path):
     predictions = pd.DataFrame({"points": [85.0, 88, 90, 92, 87],
                                 "predicted_points": [86.0, 87.5, 89, 90, 88]})
@@ -398,6 +399,7 @@ def test_missing_context_is_a_clear_error(tmp_path):
         render_report(tmp_path, tmp_path / "r.html")
 
 
+@pytest.mark.slow  # Pweave renders in a Jupyter kernel
 def test_failing_template_chunk_raises_and_writes_nothing(tmp_path):
     # Passes the cheap checks, but the word weights cannot be read inside the template.
     predictions = pd.DataFrame({"points": [85.0, 90.0], "predicted_points": [86.0, 89.0]})
