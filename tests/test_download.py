@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from pipeline.schema import INPUT_COLUMNS
 from pipeline.steps import download as download_step
 from pipeline.steps.download import DownloadError, download
 
@@ -65,7 +66,8 @@ def test_synthetic_source(tmp_path):
     out = download("synthetic:500:7", tmp_path / "syn.csv")
     df = pd.read_csv(out, index_col=0)
     assert len(df) == 500
-    assert "points" in df.columns
+    assert list(df.columns) == list(INPUT_COLUMNS)
+    assert df.index.tolist() == list(range(500))
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
