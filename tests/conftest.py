@@ -59,10 +59,12 @@ SLOW_FIXTURES = frozenset({"client", "dataset_dir", "model_path", "full_report",
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``slow`` each test that needs a slow fixture, runs the CLI or needs Docker.
+    """Mark ``slow`` each test that needs a slow fixture, calls :func:`run_cli` or Docker.
 
-    Modules that are slow as a whole (luigi, notebooks, a browser, Docker) say so with
-    ``pytestmark``; the rest is found here, so no test has to remember its marker.
+    What this cannot see is marked where it is defined: modules slow as a whole (luigi,
+    a browser, the figure helper processes, Spark) with ``pytestmark``, single tests (a
+    notebook kernel, a cluster or a subprocess of their own, long fits) with
+    ``@pytest.mark.slow``.
     """
     for item in items:
         function = getattr(item, "function", None)
