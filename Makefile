@@ -7,7 +7,7 @@ SOURCE ?= https://github.com/datarevenue-berlin/code-challenge-2019/releases/dow
 DATA_ROOT ?= data_root
 VERSION ?= 0.1
 
-.PHONY: run test lint e2e images clean
+.PHONY: run test test-fast lint e2e images clean
 
 # The venv is rebuilt when the pins or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# The fast tier (about a minute): no cluster, CLI subprocess, luigi, browser or Docker.
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not slow"
 
 # The Docker way, end to end: build the images, compose up with two workers,
 # run the whole DAG in containers, tear down.

@@ -282,7 +282,8 @@ def predict(model_path: str, input_csv: str, output_csv: str, blocksize: str, sh
               help="Output of make-dataset; the labelled rows of all its splits are pooled.")
 @click.option("--out-json", required=True, type=click.Path(dir_okay=False),
               help="Per-fold metrics and their summary, written atomically.")
-@click.option("--folds", default=params.CV_FOLDS, show_default=True, type=click.IntRange(min=2))
+@click.option("--folds", default=params.CV_FOLDS, show_default=True, type=click.IntRange(min=2),
+              help="Folds of reviews; each labelled row is test data in exactly one.")
 @click.option("--seed", default=params.SEED, show_default=True, type=int, help="Random seed.")
 @click.option("--sgd-only", is_flag=True, help="Skip LightGBM (quicker).")
 @scheduler_option

@@ -1,4 +1,8 @@
-"""Shared fixtures: the real sample, a real Dask LocalCluster, a data set and a model."""
+"""Shared fixtures: the real sample, a real Dask LocalCluster, a data set and a model.
+
+Also the test tiers: `pytest -m "not slow"` runs the fast tier (the core on small
+frames, in about a minute); plain `pytest` runs everything.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,29 @@ def engine_or_skip(timeout: float):
         if os.environ.get("WINE_REQUIRE_DOCKER") == "1":
             pytest.fail(f"{reason}, but WINE_REQUIRE_DOCKER=1 requires one")
         pytest.skip(reason)
+
+
+#: Fixtures whose tests are slow: a Dask cluster, the sample through the pipeline, the
+#: sample's report rendered in a subprocess, a luigid, a Spark session.  Fixtures that use
+#: them (``dataset_dir`` uses ``client``) count too: pytest lists every fixture a test needs.
+SLOW_FIXTURES = frozenset({"client", "dataset_dir", "model_path", "full_report", "luigid",
+                           "spark"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` each test that needs a slow fixture, calls :func:`run_cli` or Docker.
+
+    What this cannot see is marked where it is defined: modules slow as a whole (luigi,
+    a browser, the figure helper processes, Spark) with ``pytestmark``, single tests (a
+    notebook kernel, a cluster or a subprocess of their own, long fits) with
+    ``@pytest.mark.slow``.
+    """
+    for item in items:
+        function = getattr(item, "function", None)
+        calls_cli = function is not None and "run_cli" in function.__code__.co_names
+        if (SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or calls_cli
+                or item.get_closest_marker("docker")):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

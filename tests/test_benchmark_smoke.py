@@ -22,6 +22,7 @@ HEADLINE = ("rows", "workers", "pipeline_seconds", "reference_seconds", "ratio",
             "pipeline_peak_rss_mb", "reference_peak_rss_mb", "pipeline_mae", "reference_mae")
 
 
+@pytest.mark.slow  # the benchmark harness on its own LocalCluster, in a subprocess
 def test_benchmark_smoke(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--rows", str(ROWS), "--workers", "1",

@@ -7,8 +7,16 @@ import sys
 import numpy as np
 import pandas as pd
 
-from pipeline.cleaning import REASON, clean_partition, squash_whitespace
-from pipeline.schema import STRING_COLUMNS
+from pipeline.cleaning import (
+    REASON,
+    SOURCE_ID,
+    VINTAGE_MAX,
+    clean_partition,
+    parse_vintage,
+    squash_whitespace,
+)
+from pipeline.csv_input import PARSE_ERROR, UNDECODABLE
+from pipeline.schema import INPUT_COLUMNS, STRING_COLUMNS
 
 #: Every character str.split() splits on, and some look-alikes it does not.
 PYTHON_SPACES = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
@@ -80,3 +88,93 @@ def test_clean_partition_for_scoring_keeps_rows_without_points():
     assert clean["id"].tolist() == [10, 11]
     assert clean["points"].isna().all()
     assert rejects[REASON].tolist() == ["points not a number"]
+
+
+def test_clean_and_rejected_rows_have_fixed_columns_and_types():
+    raw = raw_rows(points=["90", "x", "88"], price=["20", "5", None])
+    clean, rejects = clean_partition(raw, require_points=True)
+    assert list(clean.columns) == ["id", SOURCE_ID, *INPUT_COLUMNS, "vintage"]
+    assert clean.index.tolist() == [10, 12]  # the record numbers, as they came
+    assert str(clean["id"].dtype) == "int64"
+    assert {c: str(clean[c].dtype) for c in ("points", "price", "vintage")} == dict.fromkeys(
+        ("points", "price", "vintage"), "float64")
+    assert all(str(clean[c].dtype) == "string" for c in (SOURCE_ID, *STRING_COLUMNS))
+    # A rejected row is kept as it was read, between its id and its reason.
+    assert list(rejects.columns) == ["id", *raw.columns, REASON]
+    assert str(rejects["id"].dtype) == "int64" and str(rejects[REASON].dtype) == "string"
+    assert rejects.iloc[0][["id", "points", "price", "title"]].tolist() == [11, "x", "5",
+                                                                             "X 2015 Red"]
+
+
+def test_the_record_number_is_the_id_and_the_files_index_is_kept_as_text():
+    raw = raw_rows(**{"Unnamed: 0": [" 7 ", None, "  ", "a-12"]})
+    clean, rejects = clean_partition(raw, require_points=True)
+    assert rejects.empty
+    assert clean["id"].tolist() == [10, 11, 12, 13]
+    assert clean[SOURCE_ID].tolist() == ["7", pd.NA, pd.NA, "a-12"]
+    assert "Unnamed: 0" not in clean.columns
+    without_index, _ = clean_partition(raw_rows(points=["90"]), require_points=True)
+    assert without_index[SOURCE_ID].isna().all()
+
+
+def test_a_parse_error_is_the_reason_before_any_other():
+    raw = raw_rows(description=["Fine.", None, "Fine."], points=["90", None, "70"])
+    raw[PARSE_ERROR] = ["", "wrong number of fields (3, expected 14): a,b,c", ""]
+    raw[UNDECODABLE] = [False, False, True]
+    clean, rejects = clean_partition(raw, require_points=True)
+    assert clean["id"].tolist() == [10]
+    assert rejects[REASON].tolist() == ["wrong number of fields (3, expected 14): a,b,c",
+                                        "points outside 80-100"]
+    # The reader's bookkeeping columns are neither data nor part of a reject.
+    for frame in (clean, rejects):
+        assert PARSE_ERROR not in frame.columns and UNDECODABLE not in frame.columns
+
+
+def test_the_first_reason_found_is_given():
+    raw = raw_rows(description=[None, "Fine.", "Fine."], points=["x", "120", "x"],
+                   price=["20", "cheap", "-1"])
+    _, rejects = clean_partition(raw, require_points=True)
+    assert rejects[REASON].tolist() == ["description missing", "price not a number",
+                                        "price outside 0-100000"]
+
+
+def test_the_ranges_include_their_ends():
+    raw = raw_rows(points=["80", "100", "79.9", "100.5", "85", "85"],
+                   price=["0", "100000", "1", "1", "100000.5", " 12.50 "])
+    clean, rejects = clean_partition(raw, require_points=True)
+    assert clean["points"].tolist() == [80.0, 100.0, 85.0]
+    assert clean["price"].tolist() == [0.0, 100000.0, 12.5]
+    assert rejects[REASON].tolist() == ["points outside 80-100"] * 2 + [
+        "price outside 0-100000"]
+
+
+def test_columns_the_file_lacks_are_missing_text():
+    raw = raw_rows(points=["90", "91"]).assign(region_2=None)
+    raw = raw.drop(columns=["region_2", "variety"])
+    clean, _ = clean_partition(raw, require_points=True)
+    for col in ("region_2", "variety", "designation"):
+        assert str(clean[col].dtype) == "string" and clean[col].isna().all(), col
+
+
+def test_an_empty_partition_gives_two_empty_frames_of_the_same_columns():
+    some_clean, some_rejects = clean_partition(raw_rows(points=["90", "x"]), require_points=True)
+    clean, rejects = clean_partition(raw_rows(points=[]), require_points=True)
+    assert clean.empty and rejects.empty
+    assert list(clean.columns) == list(some_clean.columns)
+    assert list(rejects.columns) == list(some_rejects.columns)
+    assert clean.dtypes.astype(str).tolist() == some_clean.dtypes.astype(str).tolist()
+
+
+def test_scoring_still_rejects_points_outside_the_range():
+    clean, rejects = clean_partition(raw_rows(points=["79", "", "95"]), require_points=False)
+    assert clean["id"].tolist() == [11, 12]
+    assert rejects[REASON].tolist() == ["points outside 80-100"]
+
+
+def test_vintage_is_a_plausible_year_of_the_title():
+    titles = pd.Series(["Wine 2015 Red", "Old 1899 then 2011", "Year 2101", "No year",
+                        "Lot 12015", f"Young {VINTAGE_MAX}", f"Future {VINTAGE_MAX + 1}",
+                        "Est. 1900", ""])
+    got = parse_vintage(titles)
+    assert str(got.dtype) == "float64"
+    assert got.fillna(-1).tolist() == [2015, 2011, -1, -1, -1, VINTAGE_MAX, -1, 1900, -1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
+import pytest
 from distributed import Client
 
 from pipeline.cluster import WORKER_CONFIG, local_cluster, worker_env
@@ -14,6 +15,7 @@ def _setting(key: str):
     return dask.config.get(key)
 
 
+@pytest.mark.slow  # a LocalCluster
 def test_local_workers_get_the_worker_config():
     with local_cluster(n_workers=1, memory_limit=None) as cluster, Client(cluster) as client:
         for key, value in WORKER_CONFIG.items():

@@ -14,6 +14,8 @@ from pipeline.metrics import regression_metrics
 from pipeline.model import load_model
 from pipeline.orchestration.tasks import Predict, inventory_key, run_key
 
+pytestmark = pytest.mark.slow  # luigi runs the whole DAG
+
 #: Files of the user's in the data root (as the README's Docker way suggests for a CSV).
 USERS = {"reviews-copy.csv": "mine", "model/notes.txt": "mine too"}
 

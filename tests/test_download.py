@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from pipeline.schema import INPUT_COLUMNS
+from pipeline.steps import download as download_step
 from pipeline.steps.download import DownloadError, download
 
 BODY = b",country,description\n1,France,Bright and fresh.\n"
@@ -64,7 +66,8 @@ def test_synthetic_source(tmp_path):
     out = download("synthetic:500:7", tmp_path / "syn.csv")
     df = pd.read_csv(out, index_col=0)
     assert len(df) == 500
-    assert "points" in df.columns
+    assert list(df.columns) == list(INPUT_COLUMNS)
+    assert df.index.tolist() == list(range(500))
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -79,10 +82,13 @@ def test_url_download_with_checksum(tmp_path, server):
     assert out.read_bytes() == BODY
 
 
-def test_transient_errors_are_retried(tmp_path, server):
+def test_transient_errors_are_retried(tmp_path, server, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(download_step.time, "sleep", waits.append)  # the backoff, not slept
     out = download(f"{server}/flaky", tmp_path / "flaky.csv", allow_http=True, retries=3)
     assert out.read_bytes() == BODY
     assert Handler.hits["/flaky"] == 3
+    assert waits == [2.0, 4.0]  # doubling after each failure
 
 
 def test_client_errors_are_not_retried(tmp_path, server):

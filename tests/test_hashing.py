@@ -225,6 +225,7 @@ def test_counts_really_are_counted():
     assert grams.sum() == 1 + 4  # " ab " and " abc", "abcd", "bcde", "cde "
 
 
+@pytest.mark.slow  # scikit-learn's analyzers over all 1.1 million code points
 def test_every_code_point_in_words_and_grams():
     # Each code point (but the lone surrogates) between word characters, in both blocks.
     points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]

@@ -67,6 +67,7 @@ def test_adaptive_interval_is_kept_when_the_constant_one_fails_the_hard_wines():
     assert (high - low)[hard].mean() > 1.5 * (high - low)[~hard].mean()
 
 
+@pytest.mark.slow  # fits the adaptive ranges on 6,000 rows
 def test_an_adaptive_interval_kept_beside_a_sound_constant_one_is_hardly_wider():
     features, residuals, segments = rows(6000, 2, hetero=False)
     chosen, other, info = iv.choose_interval(features, residuals, segments)
@@ -79,6 +80,7 @@ def test_an_adaptive_interval_kept_beside_a_sound_constant_one_is_hardly_wider()
         assert isinstance(chosen, iv.ConstantInterval)
 
 
+@pytest.mark.slow  # fits every adaptive range on 3,000 rows
 def test_constant_interval_is_kept_when_adaptive_ones_cost_too_much_width(monkeypatch):
     monkeypatch.setattr(iv, "WIDTH_TOLERANCE", -0.5)
     features, residuals, segments = rows(3000, 2, hetero=False)

@@ -25,9 +25,18 @@ def test_counts_add_up_and_splits_are_80_10_10(dataset_dir, sample_csv):
     assert (dataset_dir / "_SUCCESS").is_file()
 
 
-def test_several_partitions_were_written(dataset_dir):
+def test_each_csv_block_is_one_file_in_every_split(dataset_dir, sample_csv):
     # blocksize=1MB on a 2.4 MB file: the work really was split into partitions.
-    assert len(list((dataset_dir / "train").glob("*.parquet"))) >= 2
+    folders = ("train", "valid", "test", "rejects")
+    names = {s: sorted(p.name for p in (dataset_dir / s).glob("*.parquet")) for s in folders}
+    files = names["train"]
+    assert len(files) >= 3 and all(found == files for found in names.values())
+    # File i holds one run of records, the next file the run after it: together, every
+    # record of the CSV exactly once.
+    runs = [np.sort(np.concatenate([pd.read_parquet(dataset_dir / s / name)["id"].to_numpy()
+                                    for s in folders])) for name in files]
+    assert all(len(run) and np.array_equal(run, np.arange(run[0], run[-1] + 1)) for run in runs)
+    assert np.array_equal(np.concatenate(runs), np.arange(len(pd.read_csv(sample_csv))))
 
 
 def test_training_statistics_are_recorded_per_file(dataset_dir):
@@ -151,7 +160,8 @@ def test_cli_on_the_real_sample(tmp_path, sample_csv):
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("blocksize", ["300kB", "1MB", "32MB"])
-def test_blocks_share_out_evenly_over_the_workers(sample_csv, workers, blocksize):
+def test_blocks_share_out_evenly_over_the_workers(client, sample_csv, workers, blocksize):
+    # The blocks are scanned on the cluster (read_csv_blocks asks for the default client).
     parts = read_csv_blocks(sample_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
                             workers=workers)
     assert len(parts) >= 2 * workers

@@ -53,7 +53,11 @@ def test_cli_predict(tmp_path, model_path, inventory):
     result = run_cli("predict", "--model", str(model_path), "--input", str(src),
                      "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert len(pd.read_csv(out)) == 50
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["id", "predicted_points", "lower", "upper", "reject_reason"]
+    assert scored["id"].tolist() == inventory.index[:50].tolist()
+    assert scored["reject_reason"].notna().tolist() == [i == 40 for i in range(50)]
+    assert scored.drop(index=40)["predicted_points"].between(80, 100).all()
 
 
 def test_predict_is_deterministic(tmp_path, client, model_path, inventory):

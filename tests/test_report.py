@@ -369,6 +369,7 @@ def test_small_data_with_missing_values(tmp_path, full_report):
     assert html.escape(str(explained["title"].iloc[0])) in document
 
 
+@pytest.mark.slow  # Pweave renders in a Jupyter kernel
 def test_only_the_required_columns_and_no_optional_tables(tmp_path):
     predictions = pd.DataFrame({"points": [85.0, 88, 90, 92, 87],
                                 "predicted_points": [86.0, 87.5, 89, 90, 88]})
@@ -400,6 +401,7 @@ def test_missing_context_is_a_clear_error(tmp_path):
         render_report(tmp_path, tmp_path / "r.html")
 
 
+@pytest.mark.slow  # Pweave renders in a Jupyter kernel
 def test_failing_template_chunk_raises_and_writes_nothing(tmp_path):
     # Passes the cheap checks, but the word weights cannot be read inside the template.
     predictions = pd.DataFrame({"points": [85.0, 90.0], "predicted_points": [86.0, 89.0]})
@@ -460,7 +462,7 @@ def test_plain_words():
     assert accuracy_sentence({}) == "No accuracy figures are available."
 
 
-def test_plot_helpers_tolerate_empty_data():
+def test_figures_of_no_data_say_so_and_draw_nothing():
     empty = pd.DataFrame(columns=["points", "predicted_points", "price", "country", "lower",
                                   "upper", "taster_name"])
     no_importance = analysis.importance_table(pd.DataFrame(), "lightgbm")
@@ -475,7 +477,76 @@ def test_plot_helpers_tolerate_empty_data():
                plots.contribution_waterfall({"title": "x", "steps": pd.DataFrame()}),
                plots.cost_by_price_chart(analysis.cost_by_price_band(empty))]
     for fig in figures:
-        assert fig.axes[0].get_title()
+        (ax,) = fig.axes
+        assert ax.get_title()
+        # One line of text says what is missing, where the data would be; nothing is drawn.
+        (message,) = [t.get_text() for t in ax.texts]
+        assert re.match(r"(No|The model gave no|Too few) ", message), message
+        assert not ax.axison
+        assert not ax.patches and not ax.lines and not ax.collections, message
+
+
+def _marks(ax) -> list:
+    """The bars of a bar chart or histogram, in drawing order."""
+    return [bar for container in ax.containers for bar in container]
+
+
+def test_figures_draw_one_mark_per_wine_band_or_word():
+    toy = _toy().assign(taster_name=["Ann", "Ann", None, "Bo", "Ann", "Bo", "Ann"],
+                        baseline_mean=88.0)
+    # A bar per score, as high as the wines with that score (84 to 95: zero-height between).
+    ax = plots.points_distribution(pd.concat([toy, toy.head(2)])).axes[0]
+    heights = {round(b.get_x() + b.get_width() / 2): b.get_height() for b in _marks(ax)}
+    assert {x: h for x, h in heights.items() if h} == {85: 2, 90: 2, 92: 1, 88: 1, 84: 1,
+                                                       95: 1, 86: 1}
+    assert sum(b.get_height() for b in _marks(plots.residuals_histogram(toy).axes[0])) == 7
+    # Countries and critics: a bar each, as long as their number of wines.
+    ax = plots.top_countries(toy).axes[0]
+    assert dict(zip([t.get_text() for t in ax.get_yticklabels()],
+                    [b.get_width() for b in _marks(ax)], strict=True)) == {
+        "France": 3, "unknown": 2, "Italy": 2}
+    ax = plots.tasters_chart(toy, n=2).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Ann", "Bo"]
+    assert [b.get_width() for b in _marks(ax)] == [4, 2]
+    # A dot per wine, or per sampled wine, at its predicted score.
+    (dots,) = plots.predicted_vs_actual(toy).axes[0].collections[1:]
+    assert sorted(dots.get_offsets()[:, 1]) == sorted(toy["predicted_points"])
+    fig = plots.predicted_vs_actual(toy, max_points=3)
+    assert len(fig.axes[0].collections[1].get_offsets()) == 3
+    assert "random 3 of 7 wines" in fig.axes[0].get_title()
+    # The model's bar per score band is its error there; every predictor has its bars.
+    table = plots.mae_by_band(toy, "points", plots.POINTS_BAND_EDGES, integer=True)
+    ax = plots.mae_by_points_band(toy).axes[0]
+    assert len(ax.containers) == 3  # the model and both baselines
+    model = table[table["predictor"] == "Model"].sort_values("band")
+    assert [b.get_height() for b in ax.containers[0]] == pytest.approx(model["mae"].tolist())
+    # Words: the n strongest each way, as long as their weights.
+    weights = pd.DataFrame({"term": ["rich", "fresh", "dull", "thin", "flat", "none"],
+                            "weight": [0.9, 0.2, -0.5, -0.8, -0.1, 0.0]})
+    ax = plots.word_weights_chart(weights, n=2).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["rich", "fresh", "dull", "thin"]
+    assert [b.get_width() for b in ax.patches] == [0.9, 0.2, -0.5, -0.8]
+    # Ranges: a bar per wine shown; a cross for each score outside its range.
+    ax = plots.interval_examples(toy, n=5).axes[0]
+    ranges, predictions, inside, outside = ax.collections
+    assert len(ranges.get_segments()) == len(predictions.get_offsets()) == 5
+    assert len(inside.get_offsets()) + len(outside.get_offsets()) == 5
+    assert f"{len(inside.get_offsets())} of 5 hold the critic's score" in ax.get_title()
+    # A waterfall: a floating bar per contribution, each starting where the last ended.
+    wine = {"title": "Big", "points": 95.0, "start": 88.0, "end": 93.0,
+            "steps": pd.DataFrame({"label": ["note", "price", "other"],
+                                   "contribution": [4.0, 2.0, -1.0]})}
+    bars = plots.contribution_waterfall(wine).axes[0].patches
+    assert [(b.get_x(), b.get_width()) for b in bars] == [(88.0, 4.0), (92.0, 2.0),
+                                                         (94.0, -1.0)]
+    # Importances and costs: a bar per feature shown, two per price band.
+    importance = analysis.importance_table(pd.DataFrame({
+        "feature": ["description", "log_price", "country", "vintage"],
+        "mean_abs_contribution": [2.0, 0.8, 0.3, 0.1]}), "sgd")
+    assert len(plots.importance_chart(importance, n=3).axes[0].patches) == 3
+    cost = analysis.cost_by_price_band(toy)
+    ax = plots.cost_by_price_chart(cost).axes[0]
+    assert [len(c) for c in ax.containers] == [len(cost), len(cost)]
 
 
 def _toy() -> pd.DataFrame:

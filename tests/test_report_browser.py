@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from test_report import shared_full_report
 
+pytestmark = pytest.mark.slow  # a browser, and the sample's report
+
 #: Names the browser may have on the PATH, Debian's first.
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 ALLOW_NO_BROWSER = "WINE_ALLOW_NO_BROWSER"

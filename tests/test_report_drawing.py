@@ -14,6 +14,8 @@ import pytest
 
 from pipeline.report import drawing, plots
 
+pytestmark = pytest.mark.slow  # helper processes draw the figures
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: The test process; a figure function can tell from it whether it runs in the helper.
 PARENT = os.getpid()
