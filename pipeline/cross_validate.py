@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 MODELS = ("mean", "price_only", "sgd", "lightgbm")
 
 
+def _baselines(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
+    # The two naive rules fitted on a fold's training rows, predicting its test rows.
+    line = price_line(price_sums(train))
+    return baseline_predictions(test, float(train[TARGET].mean()), line)
+
+
 def summarise(per_fold: list[dict]) -> dict:
     """Mean and 95% t-interval of each model's MAE and R² over the folds.
 
@@ -102,8 +108,7 @@ def cross_validate(
         is_valid = validates[fold_of_row != k]
         train, valid = rest[~is_valid], rest[is_valid]
         result: dict = {"fold": k, "train_rows": len(train), "test_rows": len(test)}
-        line = price_line(price_sums(train))
-        for name, pred in baseline_predictions(test, train[TARGET].mean(), line).items():
+        for name, pred in _baselines(train, test).items():
             result[name] = regression_metrics(test[TARGET], pred)
         with tempfile.TemporaryDirectory(prefix="wine-cv-") as tmp:
             for name, part in (("train", train), ("valid", valid)):

@@ -42,13 +42,13 @@ VALUE_BASE = float(POINTS_MIN)
 #: Record number of a row in the inventory (the index of a parsed partition).
 RECORD = "record"
 #: Columns of a wine in the rankings: what the sheet shows of it.
-WINE_COLUMNS: tuple[str, ...] = ("title", "winery", "variety", "country", "province", "price")
-#: Text columns among :data:`WINE_COLUMNS`.
+SHOWN_COLUMNS: tuple[str, ...] = ("title", "winery", "variety", "country", "province", "price")
+#: Text columns among :data:`SHOWN_COLUMNS`.
 TEXT_COLUMNS: tuple[str, ...] = ("title", "winery", "variety", "country", "province")
 #: Derived columns of a ranked wine: points above :data:`VALUE_BASE` per dollar, range width.
 VALUE, WIDTH = "points_per_dollar", "width"
 #: Every column of a ranking, in order.
-TOP_COLUMNS: tuple[str, ...] = (RECORD, ID_COLUMN, *WINE_COLUMNS, "predicted_points",
+TOP_COLUMNS: tuple[str, ...] = (RECORD, ID_COLUMN, *SHOWN_COLUMNS, "predicted_points",
                                 "lower", "upper", VALUE, WIDTH)
 
 #: The rankings of the sheet: name to the column ranked, largest first.
@@ -193,7 +193,7 @@ def summarize(frame: pd.DataFrame, k: int = TOP_K) -> SheetSummary:
         One row per record, indexed by its record number in the file: the
         predictions (``id``, ``predicted_points``, ``lower``, ``upper``,
         ``reject_reason``; empty prediction for a row set aside) and, for the
-        scored rows, the :data:`WINE_COLUMNS` (absent ones count as missing;
+        scored rows, the :data:`SHOWN_COLUMNS` (absent ones count as missing;
         ``price`` as a number).
     k : int, default TOP_K
         Wines kept per ranking.
@@ -204,7 +204,7 @@ def summarize(frame: pd.DataFrame, k: int = TOP_K) -> SheetSummary:
     """
     frame = frame.copy()
     frame[RECORD] = frame.index.to_numpy(dtype="int64")
-    for col in WINE_COLUMNS:
+    for col in SHOWN_COLUMNS:
         if col not in frame.columns:
             frame[col] = None
     predicted = pd.to_numeric(frame["predicted_points"], errors="coerce")

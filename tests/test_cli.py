@@ -76,7 +76,11 @@ def test_step_help_documents_every_option(step):
         assert words(option.help) in entry, name
         assert ("required" in extras(entry)) == option.required, name
         if option.show_default:
-            assert f"default: {option.default}" in extras(entry), name
+            # A --flag/--no-flag pair shows the name of the one that is the default.
+            shown = (option.opts[0].lstrip("-") if option.default else
+                     option.secondary_opts[0].lstrip("-")) if option.secondary_opts \
+                else option.default
+            assert f"default: {shown}" in extras(entry), name
     assert ("--scheduler" in entries) == (step not in NO_DASK)
 
 

@@ -20,7 +20,7 @@ import pipeline.fit
 from conftest import read_split
 from pipeline import cross_validate as cv
 from pipeline.atomic import NotOurs
-from pipeline.schema import SPLITS
+from pipeline.splitting import SPLITS
 
 FOLDS = 3
 MODELS = ("mean", "price_only", "sgd")

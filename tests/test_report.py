@@ -515,7 +515,7 @@ def test_figures_draw_one_mark_per_wine_band_or_word():
     assert len(fig.axes[0].collections[1].get_offsets()) == 3
     assert "random 3 of 7 wines" in fig.axes[0].get_title()
     # The model's bar per score band is its error there; every predictor has its bars.
-    table = plots.mae_by_band(toy, "points", plots.POINTS_BAND_EDGES, integer=True)
+    table = analysis.mae_by_band(toy, "points", analysis.POINTS_BAND_EDGES, integer=True)
     ax = plots.mae_by_points_band(toy).axes[0]
     assert len(ax.containers) == 3  # the model and both baselines
     model = table[table["predictor"] == "Model"].sort_values("band")

@@ -44,7 +44,7 @@ from pipeline.model import WineModel, load_model
 from pipeline.params import INTERVAL_COVERAGE
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
-from pipeline.sheet_summary import WINE_COLUMNS, SheetSummary, merge_summaries, summarize
+from pipeline.sheet_summary import SHOWN_COLUMNS, SheetSummary, merge_summaries, summarize
 from pipeline.textfiles import prepare_input
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _write_piece(raw: pd.DataFrame, model: WineModel,
     scored, clean = _score(raw, model)
     scored.to_csv(path, index=False, header=False)
     bad = int(raw[UNDECODABLE].sum()) if UNDECODABLE in raw else 0
-    summary = summarize(scored.join(clean[list(WINE_COLUMNS)]))
+    summary = summarize(scored.join(clean[list(SHOWN_COLUMNS)]))
     return len(scored), int((scored[REASON] != "").sum()), bad, summary
 
 
