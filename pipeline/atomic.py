@@ -98,8 +98,8 @@ def read_success(path: str | os.PathLike) -> dict | None:
 
 
 def _legacy(root: Path) -> dict | None:
-    # Before markers listed their files, _SUCCESS was empty: such a data set (Parquet
-    # pieces and JSON statistics only) is still recognised as ours.
+    # An empty _SUCCESS lists no files: a data set beside one that holds only Parquet
+    # pieces and JSON statistics (the layout make-dataset writes) is taken as ours.
     files = [f for f in _files_below(root) if f != SUCCESS_FLAG]
     if files and all(f.endswith((".parquet", ".json")) for f in files):
         return {"written_by": WRITTEN_BY, "version": "legacy", "files": files}

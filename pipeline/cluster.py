@@ -23,9 +23,8 @@ if not logging.getLogger().isEnabledFor(logging.DEBUG):
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 
 #: Dask settings of every worker the pipeline runs on.  The statistical profiler
-#: samples each worker's stack every 10 ms holding the GIL; on the pure-Python
-#: feature hashing that cost about a third more time per row (measured in a
-#: LocalCluster worker against the same call in a plain process), so it is off.
+#: samples each worker's stack every 10 ms holding the GIL, which takes that time
+#: from the Python code of every task (the feature hashing included), so it is off.
 #: The images set the same through the environment (see :func:`worker_env`).
 WORKER_CONFIG: dict[str, object] = {"distributed.worker.profile.enabled": False}
 

@@ -1,7 +1,7 @@
 """A k-fold estimate of each model's test error, with a confidence interval.
 
-One split gives one number; on a few thousand reviews that number moves by
-several hundredths from split to split.  Here every labelled row of a data set
+One split gives one number, and on a small data set it depends on which reviews
+fell in the test part.  Here every labelled row of a data set
 is test data exactly once: the review-hash buckets are cut into ``k`` folds,
 and for each fold the models are fitted on the other folds (with their own
 validation part for early stopping and model choice) and scored on it.

@@ -133,8 +133,8 @@ def stats_to_json(stats: dict) -> dict:
     Returns
     -------
     dict
-        With ``features`` naming the numeric columns in order, so stale statistics
-        (from a data set made before the features changed) can be told apart.
+        With ``features`` naming the numeric columns in order, so statistics computed
+        for other numeric features can be told apart.
     """
     return {"rows": int(stats["rows"]), "y_sum": float(stats["y_sum"]),
             "features": list(NUMERIC_FEATURES),
@@ -194,7 +194,7 @@ class FeatureSpec:
     char_features : int
         Hash space of the description's character 4-grams (within words), which catch
         word stems and spelling variants that whole words miss on small data.  4-grams
-        alone score as well as 3- to 5-grams on validation at a third of the size.
+        alone validate as well as 3- to 5-grams together, with far fewer tokens to hash.
     title_features : int
         Hash space of the title's words and bigrams.
     category_features : int

@@ -7,8 +7,8 @@ data get the score of the linear model fitted on the whole training split.
 Both come from blocks hashed once: this module only sees their dense frames.
 
 Its cost is bounded as the rows grow (see :func:`boosting_plan`): fewer trees
-with a larger learning rate on more rows (as accurate, at a third of the
-cost), the rows above :data:`MAX_ROWS` left out (evenly spread rows are
+with a larger learning rate on more rows (as accurate, for less CPU), the
+rows above :data:`MAX_ROWS` left out (evenly spread rows are
 kept), and each worker's LightGBM machine on that worker's threads.  The
 number of trees kept is the minimum of the validation curve (LightGBM's Dask
 interface has no early stopping, so the whole curve is recorded).  The final
@@ -55,11 +55,11 @@ def boosting_plan(rows: int) -> dict[str, float]:
     """Trees and learning rate for ``rows`` training rows.
 
     The cost of boosting is rows times trees.  Up to :data:`SMALL_ROWS` rows the
-    tuned 1,000 trees at 0.03; above, the trees fall as ``rows ** -TREE_POWER``
-    (not below :data:`MIN_TREES`) and the learning rate rises so that their
-    product stays the same.  Measured on 200k and 800k synthetic training rows,
-    this validates as well as the square root's plan and as 1,000 trees, at a
-    fraction of their CPU.
+    tuned trees and learning rate of :data:`GBM_PARAMS`; above, the trees fall as
+    ``rows ** -TREE_POWER`` (not below :data:`MIN_TREES`) and the learning rate
+    rises so that their product stays the same.  On large synthetic data this
+    validates as well as keeping every tree or letting them fall with the square
+    root, for less CPU.
 
     Parameters
     ----------

@@ -191,7 +191,8 @@ def _sort_row(cols, m, spare, counts, passes, bits):
 
     Insertion sort for short rows, else a least-significant-digit radix sort of
     ``passes`` digits of ``bits`` bits, ping-ponging between ``cols`` and ``spare``:
-    several times quicker than ``numpy.sort`` on rows of a few hundred hashes.
+    linear in the row's length, which suits rows of a few hundred hashes better
+    than the comparison sort of ``numpy.sort``.
     """
     if m <= 32:
         for i in range(1, m):
@@ -782,8 +783,8 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_ma
 def compile_kernels() -> None:
     """Compile every kernel once, so numba's on-disk cache holds them.
 
-    A process with a warm cache loads the kernels in well under a second instead of
-    compiling them; the images call this at build time (``NUMBA_CACHE_DIR``).
+    A process with a warm cache loads the kernels from disk instead of compiling
+    them; the images call this at build time (``NUMBA_CACHE_DIR``).
     """
     frame = pd.DataFrame({col: ["a b"] for col in CATEGORY_COLUMNS})
     frame["price"], frame["taster_name"] = [1.0], ["a"]

@@ -16,8 +16,8 @@ learnt from, so the promised share of new wines falls inside them.
 
 Why a power: a range that holds 80% of the wines of every kind is wider on
 average than one that holds 80% of all wines, because the constant range
-buys its narrowness by failing the hard wines (measured on the sample and on
-synthetic data).  ``power`` trades the two: 1 scales the range fully with
+buys its narrowness by failing the hard wines.  ``power`` trades the two: 1
+scales the range fully with
 the spread, smaller values partly.  :func:`choose_interval` keeps the most
 adaptive power whose range, on the out-of-fold spreads, holds between
 :data:`SEGMENT_COVERAGE` in every price band and for every critic with

@@ -46,7 +46,7 @@ BASELINE = "baseline"
 #: Libraries whose versions are recorded in the model file (besides Python's).
 VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
              "pyarrow")
-#: Libraries whose objects a model file holds (dask-ml: in files of earlier releases):
+#: Libraries whose objects a model file may hold (dask-ml in files that hold its wrappers):
 #: unpickled under another major version they may fail or score differently, so refused.
 MAJOR_CHECKED = ("scikit-learn", "lightgbm", "dask-ml")
 #: The recorded version of a library that is not installed.
@@ -79,8 +79,8 @@ class WineModel:
         the constant interval's offsets.
     interval : ConstantInterval or AdaptiveInterval, optional
         The interval :meth:`predict_interval` gives (see
-        :func:`pipeline.intervals.choose_interval`); None in model files written before
-        it existed, which keep the constant offsets.
+        :func:`pipeline.intervals.choose_interval`); None when the file records no
+        interval, and then the constant offsets are used.
     other_interval : ConstantInterval or AdaptiveInterval, optional
         The interval tried and not kept, so that evaluate can show both.
     """

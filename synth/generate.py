@@ -819,8 +819,8 @@ def generate_csv(rows: int, seed: int, out_csv: str | Path, chunk_rows: int = 10
     out_csv : str or pathlib.Path
         Destination file; its directory is created when missing.
     chunk_rows : int, default 100_000
-        Rows generated and written at a time.  Memory grows with it (a few
-        hundred MB at the default), not with ``rows``.
+        Rows generated and written at a time.  Memory grows with it, not with
+        ``rows``.
 
     Returns
     -------

@@ -194,7 +194,7 @@ class Predict(StepTask):
 
     The output is the predictions CSV; the step writes the sheet (the same name
     with ``.html``) before it, and the task is complete only with both, so that
-    predictions made before the sheet existed get one.
+    predictions whose sheet is missing are made again, with one.
     """
 
     step = "predict"

@@ -1,9 +1,9 @@
 """Draw the report's figures to PNG, two at a time.
 
 Drawing a figure (laying out its text and ticks, rasterising, encoding the PNG)
-takes 0.1-0.3 s of one core, and the report has about 17: most of the time the
-report takes to render, with the machine's other cores idle (the workers have
-finished by then).  :class:`FigureDrawer` draws the later figures in a helper
+keeps one core busy, and the report has many: most of the time the report takes
+to render, with the machine's other cores idle (the workers have finished by
+then).  :class:`FigureDrawer` draws the later figures in a helper
 process, forked from the report's kernel once the figures' data is computed,
 while the kernel draws the earlier ones as the template reaches them; by the
 time the template shows a later figure, its PNG is usually waiting.

@@ -419,8 +419,8 @@ _PRELOAD = (
 class ReportSession:
     """A report kernel started ahead of the rendering.
 
-    Starting the kernel and importing the plotting libraries take a few seconds
-    of one core; ``evaluate`` opens a session before it scores the test split,
+    Starting the kernel and importing the plotting libraries keep one core busy
+    for a while; ``evaluate`` opens a session before it scores the test split,
     so that this work overlaps the scoring instead of following it.  The
     context directory may still be empty when the session opens: the template
     reads it only when :meth:`render` runs.

@@ -31,7 +31,8 @@ DEFAULT_SOURCE = (
     "dataset_sampled.csv"
 )
 
-#: Largest download accepted by default (the 10M-row synthetic file is ~4.2 GB).
+#: Largest download accepted by default: room for the largest synthetic sources, while a
+#: runaway download still stops before it fills the disk.
 DEFAULT_MAX_BYTES = 20 * 1024**3
 
 _SYNTHETIC = re.compile(r"^synthetic:(\d+)(?::(\d+))?$")

@@ -51,8 +51,7 @@ EXPLAIN_ROWS = 2000
 
 #: Descriptions the candidate terms of :func:`word_weights` are drawn from: the terms
 #: frequent enough to be shown (in 0.3% of descriptions) are found well within this
-#: many (on 1M synthetic rows, the same 40 terms from 3,000 as from 20,000, at a
-#: sixth of the time), and counting more only costs time.
+#: many, and counting more only costs time.
 TERM_SOURCE_ROWS = 5_000
 
 
