@@ -67,8 +67,7 @@ def luigid_tasks(port: str, status: str) -> dict:
 
 
 def sample_csv() -> Path:
-    candidates = [os.environ.get("WINE_SAMPLE_CSV"), REPO.parent / "shared" / "data" / SAMPLE_NAME,
-                  Path("/work/shared/data") / SAMPLE_NAME]
+    candidates = [os.environ.get("WINE_SAMPLE_CSV"), REPO.parent / "shared" / "data" / SAMPLE_NAME]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
