@@ -52,6 +52,7 @@ MAJOR_CHECKED = ("scikit-learn", "lightgbm", "dask-ml")
 #: The recorded version of a library that is not installed.
 ABSENT = "absent"
 
+
 def clip_points(predicted: np.ndarray) -> np.ndarray:
     """Predictions brought onto the 80-100 scale.
 
