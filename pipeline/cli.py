@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from pipeline import __version__, params
+from pipeline import LOG_LEVEL_ENV, __version__, params
 
 log = logging.getLogger("pipeline")
 
@@ -103,10 +103,6 @@ def _client(scheduler: str | None) -> Iterator[None]:
 
     with dask_client(scheduler):
         yield
-
-
-#: Environment variable that sets ``--log-level``; the runners set it for every step.
-LOG_LEVEL_ENV = "WINE_LOG_LEVEL"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 99})

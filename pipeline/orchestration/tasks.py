@@ -18,8 +18,8 @@ from pathlib import Path
 
 import luigi
 
+from pipeline import LOG_LEVEL_ENV
 from pipeline.atomic import SUCCESS_FLAG, is_complete_dir
-from pipeline.cli import LOG_LEVEL_ENV
 from pipeline.orchestration.runners import make_runner
 from pipeline.progress import parse_line
 
