@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed
 from dask.utils import parse_bytes
-from distributed import default_client
+from distributed import Client
 
-from pipeline.cluster import compute_tracked
+from pipeline.cluster import compute_tracked, worker_count
 from pipeline.csv_records import chain_blocks, scan_block
 from pipeline.params import BLOCKSIZE
 from pipeline.progress import StepProgress
@@ -277,29 +277,31 @@ def effective_blocksize(size: int, blocksize: str | int, workers: int) -> int:
 
 
 def read_csv_blocks(
+    client: Client,
     path: str | Path,
     required: tuple[str, ...],
     blocksize: str | int = DEFAULT_BLOCKSIZE,
-    workers: int = 1,
+    workers: int | None = None,
     encoding: str = DEFAULT_ENCODING,
     progress: StepProgress | None = None,
 ) -> list[Delayed]:
     """Lazy partitions of whole records of a CSV, every column as a string.
 
     The record boundaries are found first, by one scan of every block on the
-    cluster of the current Dask client; the partitions are then parsed lazily.
+    client's cluster; the partitions are then parsed lazily.
 
     Parameters
     ----------
+    client : distributed.Client
     path : str or pathlib.Path
         A plain-text input (see :func:`prepare_input`).
     required : tuple of str
         Columns the caller needs; checked before any partition is read.
     blocksize : str or int
         Bytes per partition at most (a partition can be longer by one record).
-    workers : int, default 1
-        Workers that will parse the blocks: the block count is fitted to them
-        (see :func:`effective_blocksize`).
+    workers : int, optional
+        Workers that will parse the blocks (default: the cluster's now): the block
+        count is fitted to them (see :func:`effective_blocksize`).
     encoding : str, default "utf-8"
         The file's text encoding (ASCII-compatible).
     progress : StepProgress, optional
@@ -321,13 +323,13 @@ def read_csv_blocks(
     columns = read_header(path, encoding)
     check_header(columns, required, path)
     size = file_size(path)
-    step = effective_blocksize(size, blocksize, workers)
+    step = effective_blocksize(size, blocksize, workers or worker_count(client))
     offsets = list(range(0, size, step))[: max(1, size // step)]
     stops = [*offsets[1:], size]
     token = uuid.uuid4().hex[:8]
     scans = [dask.delayed(_scan_range)(path, a, b, dask_key_name=f"scan-csv-block-{token}-{i}")
              for i, (a, b) in enumerate(zip(offsets, stops, strict=True))]
-    summaries = compute_tracked(default_client(), scans, progress, "scanning", "CSV blocks")
+    summaries = compute_tracked(client, scans, progress, "scanning", "CSV blocks")
     try:
         cuts = chain_blocks(list(summaries), offsets, size)
     except ValueError as err:

@@ -161,8 +161,8 @@ def test_cli_on_the_real_sample(tmp_path, sample_csv):
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("blocksize", ["300kB", "1MB", "32MB"])
 def test_blocks_share_out_evenly_over_the_workers(client, sample_csv, workers, blocksize):
-    # The blocks are scanned on the cluster (read_csv_blocks asks for the default client).
-    parts = read_csv_blocks(sample_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
+    # The blocks are scanned on the cluster.
+    parts = read_csv_blocks(client, sample_csv, REQUIRED_FOR_TRAINING, blocksize=blocksize,
                             workers=workers)
     assert len(parts) >= 2 * workers
     assert len(parts) % workers == 0

@@ -82,7 +82,7 @@ def test_records_across_block_edges_are_never_lost_or_invented(tmp_path, client,
     assert len(plain) == n  # what pandas reads from the whole file at once
     for blocksize in ("20KB", "64KB", "1MB", "32MB"):
         for workers in (1, 2, 3):
-            parts = read_csv_blocks(path, REQUIRED_FOR_TRAINING, blocksize=blocksize,
+            parts = read_csv_blocks(client, path, REQUIRED_FOR_TRAINING, blocksize=blocksize,
                                     workers=workers)
             rows = parsed(parts)
             where = f"blocksize {blocksize}, {workers} workers, {len(parts)} blocks"

@@ -17,7 +17,7 @@ from distributed import default_client
 
 from pipeline.atomic import atomic_dir, check_not_input, check_replaceable, scratch_dir
 from pipeline.cleaning import REASON, clean_partition
-from pipeline.cluster import compute_tracked, worker_count
+from pipeline.cluster import compute_tracked
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_ENCODING,
@@ -128,9 +128,8 @@ def make_dataset(
     progress = StepProgress("make-dataset", {"scanning": 0.15, "writing": 0.85})
     with scratch_dir(out_dir) as scratch:
         path, encoding = prepare_input(in_csv, encoding, scratch)
-        parts = read_csv_blocks(path, REQUIRED_FOR_TRAINING, blocksize=blocksize,
-                                workers=worker_count(default_client()), encoding=encoding,
-                                progress=progress)
+        parts = read_csv_blocks(default_client(), path, REQUIRED_FOR_TRAINING,
+                                blocksize=blocksize, encoding=encoding, progress=progress)
         log.info("reading %s in %d partitions", in_csv, len(parts))
         return _write_dataset(parts, out_dir, max_reject_share, (path, encoding, in_csv),
                               progress)

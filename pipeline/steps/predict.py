@@ -32,7 +32,7 @@ from pipeline.atomic import (
     scratch_dir,
 )
 from pipeline.cleaning import REASON, clean_partition, id_column_of
-from pipeline.cluster import broadcast, compute_tracked, worker_count
+from pipeline.cluster import broadcast, compute_tracked
 from pipeline.csv_input import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_ENCODING,
@@ -195,9 +195,8 @@ def predict(
                                         "joining": 0.05})
     with scratch_dir(out) as scratch:
         path, encoding = prepare_input(input_csv, encoding, scratch)
-        parts = read_csv_blocks(path, REQUIRED_FOR_SCORING, blocksize=blocksize,
-                                workers=worker_count(client), encoding=encoding,
-                                progress=progress)
+        parts = read_csv_blocks(client, path, REQUIRED_FOR_SCORING, blocksize=blocksize,
+                                encoding=encoding, progress=progress)
         model_future = broadcast(client, model)
         pieces = [str(scratch / f"part.{i:05d}.csv") for i in range(len(parts))]
         token = uuid.uuid4().hex[:8]
