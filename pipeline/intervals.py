@@ -15,18 +15,18 @@ learnt from, so the promised share of new wines falls inside them.
   mean of the fold models.
 
 Why a power: a range that holds 80% of the wines of every kind is wider on
-average than one that holds 80% of all wines, because the constant range
-buys its narrowness by failing the hard wines.  ``power`` trades the two: 1
-scales the range fully with
-the spread, smaller values partly.  :func:`choose_interval` keeps the most
-adaptive power whose range, on the out-of-fold spreads, holds between
-:data:`SEGMENT_COVERAGE` in every price band and for every critic with
-:data:`SEGMENT_MIN_ROWS` rows or more, and is on average at most
-:data:`WIDTH_TOLERANCE` wider than the constant range; when the constant
-range itself fails a segment, the narrowest adaptive range that holds in
-every segment.  Otherwise the constant range, with the reason recorded.  :func:`coverage_sums` and
-:func:`coverage_table` measure a range on the test split, overall and per
-segment, from sums that add up over partitions.
+average than one that holds 80% of all wines, because the constant range buys
+its narrowness by failing the hard wines.  ``power`` trades the two: 1 scales
+the range fully with the spread, smaller values partly.
+:func:`choose_interval` keeps the most adaptive power whose range, on the
+out-of-fold spreads, holds between :data:`SEGMENT_COVERAGE` in every price band
+and for every critic with :data:`SEGMENT_MIN_ROWS` rows or more, and is on
+average at most :data:`WIDTH_TOLERANCE` wider than the constant range; when the
+constant range itself fails a segment, the narrowest adaptive range that holds
+in every segment; otherwise the constant range, with the reason recorded.
+
+:func:`coverage_sums` and :func:`coverage_table` measure a range on the test
+split, overall and per segment, from sums that add up over partitions.
 """
 
 from __future__ import annotations
@@ -382,9 +382,10 @@ def choose_interval(features: pd.DataFrame, residuals: np.ndarray,
     other : ConstantInterval or AdaptiveInterval or None
         The one tried and not kept (None when there were too few rows to try).
     info : dict
-        ``kind``, ``reason`` (why the constant range, when it is kept), and the
-        validation coverage tables of both (``valid_constant``, ``valid_adaptive``),
-        for the model file's metadata.
+        For the model file's metadata: ``kind``, ``reason`` (why the constant range,
+        when it is kept), ``valid_constant`` (its :func:`coverage_table` on the
+        validation rows), ``valid_adaptive`` (mean width and failing segments per power
+        tried) and, for an adaptive range, ``power`` and ``valid_chosen`` (its table).
     """
     residuals = np.asarray(residuals, dtype="float64")
     constant = ConstantInterval(coverage).fit(None, residuals)
