@@ -170,7 +170,7 @@ def broadcast(client: Client, obj: object) -> Future:
 
 
 def submit_per_file(client: Client, func: Callable, files: list, *args: object,
-                    name: str) -> list[Future]:
+                    name: str, workers: list[str] | None = None) -> list[Future]:
     """Start ``func(path, *args)`` on the cluster for each file, one task per file.
 
     Parameters
@@ -184,6 +184,9 @@ def submit_per_file(client: Client, func: Callable, files: list, *args: object,
         Passed after the path.
     name : str
         Name of the tasks on the dashboard (``name-<run>-<i>``).
+    workers : list of str, optional
+        A worker per file to run its task on (others may take it when that one is
+        gone), so that later tasks know where each result lives.
 
     Returns
     -------
@@ -191,5 +194,9 @@ def submit_per_file(client: Client, func: Callable, files: list, *args: object,
         In the order of ``files``.
     """
     run = uuid.uuid4().hex[:8]
-    return [client.submit(func, str(f), *args, key=f"{name}-{run}-{i}")
-            for i, f in enumerate(files)]
+    if workers is None:
+        return [client.submit(func, str(f), *args, key=f"{name}-{run}-{i}")
+                for i, f in enumerate(files)]
+    return [client.submit(func, str(f), *args, key=f"{name}-{run}-{i}", workers=[w],
+                          allow_other_workers=True)
+            for i, (f, w) in enumerate(zip(files, workers, strict=True))]

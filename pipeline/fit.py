@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from distributed import Client, as_completed
 
+from pipeline.cluster import submit_per_file
 from pipeline.dataset import split_files
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.gbm import fit_stacked_gbm
@@ -147,7 +148,8 @@ def fit_candidates(
     if recorded:
         stats = [train_stats[name] for name in names]
     else:
-        stats = client.gather(client.map(_stats_of_file, [str(f) for f in files]))
+        stats = client.gather(submit_per_file(client, _stats_of_file, files,
+                                              name="train-stats-block"))
     rows = sum(s["rows"] for s in stats)
     if rows == 0:
         raise ValueError(f"{train_dir}: the training split is empty")
@@ -160,13 +162,10 @@ def fit_candidates(
     run = uuid.uuid4().hex[:8]
     k_folds = n_folds(rows)
     placement = spread(client, len(kept))
-    blocks = [client.submit(_hash_train_file, str(f), spec, y_mean, gbm, k_folds,
-                            key=f"hash-train-block-{run}-{i}", workers=[w],
-                            allow_other_workers=True)
-              for i, (f, w) in enumerate(zip(kept, placement, strict=True))]
-    valid_blocks = [client.submit(_hash_valid_file, str(f), spec, valid_step,
-                                  key=f"hash-valid-block-{run}-{i}")
-                    for i, f in enumerate(valid_files)]
+    blocks = submit_per_file(client, _hash_train_file, kept, spec, y_mean, gbm, k_folds,
+                             name="hash-train-block", workers=placement)
+    valid_blocks = submit_per_file(client, _hash_valid_file, valid_files, spec, valid_step,
+                                   name="hash-valid-block")
     hashed = as_completed([*blocks, *valid_blocks])
     total = len(blocks) + len(valid_blocks)
     for _ in (progress.track("hashing", hashed, total, "blocks") if progress else hashed):
