@@ -99,6 +99,11 @@ class WineModel:
         """Unclipped predictions of cleaned rows; subclasses implement it."""
         raise NotImplementedError
 
+    def _raw_and_dense(self, df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame | None]:
+        # Unclipped predictions, and the dense features built on the way (None when the
+        # model builds none), so that an adaptive interval does not build them again.
+        return self.predict_raw(df), None
+
     def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
         """Per-row contribution of each feature group, plus :data:`BASELINE`.
 
@@ -153,19 +158,29 @@ class WineModel:
             ``predicted_points``, ``lower``, ``upper`` on ``df``'s index; the interval
             always holds the prediction.
         """
-        pred = self.predict_frame(df)
-        return pd.DataFrame({"predicted_points": pred, **self.bounds(df, pred, other)},
+        if len(df) == 0:
+            pred, dense = np.empty(0, dtype="float64"), None
+        else:
+            raw, dense = self._raw_and_dense(df)
+            pred = clip_points(raw)
+        return pd.DataFrame({"predicted_points": pred, **self.bounds(df, pred, other, dense)},
                             index=df.index)
 
-    def bounds(self, df: pd.DataFrame, pred: np.ndarray,
-               other: bool = False) -> dict[str, np.ndarray]:
-        """``lower`` and ``upper`` of the interval around predictions ``pred`` of ``df``."""
+    def bounds(self, df: pd.DataFrame, pred: np.ndarray, other: bool = False,
+               dense: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+        """``lower`` and ``upper`` of the interval around predictions ``pred`` of ``df``.
+
+        ``dense`` is :func:`pipeline.gbm_features.gbm_frame` of ``df`` when the caller
+        has it (its text score is replaced by ``pred``); else it is built when needed.
+        """
         interval = self.other_interval if other and self.other_interval else self.interval
         if interval is None:
             interval = ConstantInterval(low_=self.residual_quantiles[0],
                                         high_=self.residual_quantiles[1])
-        features = (spread_features(gbm_frame(df, pred), pred)
-                    if isinstance(interval, AdaptiveInterval) else df)
+        if isinstance(interval, AdaptiveInterval):
+            features = spread_features(gbm_frame(df, pred) if dense is None else dense, pred)
+        else:
+            features = df
         low, high = interval.offsets(features)
         return {"lower": np.clip(pred + np.minimum(low, 0), POINTS_MIN, POINTS_MAX),
                 "upper": np.clip(pred + np.maximum(high, 0), POINTS_MIN, POINTS_MAX)}
@@ -395,9 +410,13 @@ class StackedGbmModel(WineModel):
     text_weight: float = 0.0
 
     def predict_raw(self, df: pd.DataFrame) -> np.ndarray:  # noqa: D102
+        return self._raw_and_dense(df)[0]
+
+    def _raw_and_dense(self, df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         text = self.text_model.predict_raw(df)
-        trees = self.booster.predict(gbm_frame(df, text), num_iteration=self.best_iteration)
-        return blend(trees + self.target_mean, text, self.text_weight)
+        dense = gbm_frame(df, text)
+        trees = self.booster.predict(dense, num_iteration=self.best_iteration)
+        return blend(trees + self.target_mean, text, self.text_weight), dense
 
     def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
         """LightGBM's SHAP-style ``pred_contrib`` scaled by the GBM's share of the blend.
