@@ -749,15 +749,25 @@ def _model_ratios(results: list[dict]) -> list[str]:
     return ["", *lines] if lines else []
 
 
+def portable_text(text: str, root: Path = ROOT) -> str:
+    """``text`` with the checkout's paths relative to it and the interpreter's as ``<python>``.
+
+    Paths inside longer strings count too (``-Djava.io.tmpdir=...``, a profile's
+    file names), so that results and reports travel to other machines.
+    """
+    return (text.replace(f"{root}{os.sep}", "")
+            .replace(f"{sys.base_prefix}{os.sep}", f"<python>{os.sep}"))
+
+
 def portable(value: object, root: Path = ROOT) -> object:
-    """``value`` with every path under ``root`` made relative to it (results travel)."""
+    """``value`` with every string made :func:`portable_text` (results travel)."""
     if isinstance(value, dict):
         return {k: portable(v, root) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [portable(v, root) for v in value]
-    prefix = f"{root}{os.sep}"
-    if isinstance(value, str | Path) and str(value).startswith(prefix):
-        return str(value)[len(prefix):]
+    if isinstance(value, str | Path):
+        text = portable_text(str(value), root)
+        return text if text != str(value) else value
     return value
 
 
@@ -811,6 +821,8 @@ def _pipeline_run(csv: Path, rows: int, workers: int, model: str, rep: int,
     log.info("pipeline: %d rows, %d worker(s), model %s", rows, workers, model)
     pipe = run_pipeline(csv, workers, model, args, run_dir, profile_dir,
                         extras / f"memory-{tag}.csv")
+    for report in profile_dir.glob("*.html") if profile_dir else ():
+        report.write_text(portable_text(report.read_text(encoding="utf-8")), encoding="utf-8")
     if not args.keep_outputs:
         shutil.rmtree(run_dir / "outputs", ignore_errors=True)
         shutil.rmtree(run_dir / "worker-space", ignore_errors=True)

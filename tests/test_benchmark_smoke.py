@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,7 +111,11 @@ def test_results_name_paths_of_the_checkout_relative_to_it():
 
     record = {"csv": str(ROOT / "benchmarks" / "work" / "data" / "x.csv"),
               "runs": [{"code": ROOT / "benchmarks" / "work" / "code"}, "/elsewhere/y.csv"],
-              "rows": 3000, "name": f"{ROOT}-not-inside"}
+              "rows": 3000, "name": f"{ROOT}-not-inside",
+              "java": f"-Djava.io.tmpdir={ROOT / 'benchmarks' / 'work' / 'tmp'}",
+              "stdlib": str(Path(sys.base_prefix) / "lib" / "pathlib.py")}
     assert portable(record) == {"csv": "benchmarks/work/data/x.csv",
                                 "runs": [{"code": "benchmarks/work/code"}, "/elsewhere/y.csv"],
-                                "rows": 3000, "name": f"{ROOT}-not-inside"}
+                                "rows": 3000, "name": f"{ROOT}-not-inside",
+                                "java": "-Djava.io.tmpdir=benchmarks/work/tmp",
+                                "stdlib": "<python>/lib/pathlib.py"}
