@@ -141,8 +141,10 @@ class StoreError(OSError):
 
 
 def _endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") \
-        or "the default AWS endpoint"
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "FSSPEC_S3_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return "the default AWS endpoint"
 
 
 def describe_store_error(err: BaseException, where: str | None = None) -> str | None:
