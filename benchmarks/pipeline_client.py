@@ -4,7 +4,9 @@ Run by ``benchmarks/run.py`` as its own process (so the client's memory is
 measured apart from the harness), connected to the scheduler that the harness
 started.  It times each step, splits evaluate into scoring and report
 rendering, sums the workers' task time per task kind from Dask's task stream,
-and optionally saves a ``distributed.performance_report`` per step.
+and optionally saves a ``distributed.performance_report`` per step.  The CSV
+and the output folder may be ``s3://`` URLs (the store's endpoint and keys come
+from AWS_* in the environment, as for the steps).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from dask.utils import key_split
@@ -158,10 +161,23 @@ def timed_render():
     return spent
 
 
-def run(args: argparse.Namespace) -> dict:
-    out = args.out_dir
+def _outputs(out_dir: str) -> Callable[[str], str | Path]:
+    """Name an output under ``out_dir``: a local folder (created), or an object-store URL.
+
+    URLs stay strings, as the CLI passes them (``pathlib`` would fold ``s3://`` to ``s3:/``).
+    """
+    if "://" in out_dir:
+        return lambda name: f"{out_dir.rstrip('/')}/{name}"
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dataset, model_path, report = out / "dataset", out / "model.joblib", out / "report.html"
+    return lambda name: out / name
+
+
+def run(args: argparse.Namespace) -> dict:
+    output = _outputs(args.out_dir)
+    dataset, model_path, report = output("dataset"), output("model.joblib"), output("report.html")
+    if "://" in args.out_dir or "://" in args.csv:
+        import s3fs  # noqa: F401 - the client's own imports are not timed either
     with Client(scheduler_file=str(args.scheduler_file), timeout="60s") as client:
         client.wait_for_workers(args.workers, timeout=180)
         pids = {
@@ -172,9 +188,11 @@ def run(args: argparse.Namespace) -> dict:
         # cluster would have; the reference's imports are not timed either.  The scheduler
         # counts: it unpickles each graph, so its first Parquet-reading graph imported
         # dask.dataframe inside the timed train step (measured: 1.4 s before any task ran).
+        # On an object store, its client library too (a long-lived cluster has it loaded).
+        remote = "://" in args.out_dir or "://" in args.csv
         t0 = time.perf_counter()
-        client.run(_warm_up)
-        client.run_on_scheduler(_warm_up)
+        client.run(_warm_up, remote)
+        client.run_on_scheduler(_warm_up, remote)
         warm = round(time.perf_counter() - t0, 3)
         stages = Stages(client, args.profile_dir)
         with stages.stage("make_dataset") as info:
@@ -200,7 +218,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.no_predict:
             # The client's recurring job: the whole CSV scored as an inventory.
             with stages.stage("predict") as info:
-                scored = predict(model_path, args.csv, out / "predictions.csv",
+                scored = predict(model_path, args.csv, output("predictions.csv"),
                                  blocksize=args.blocksize)
                 info["rows"] = scored["rows"]
     return {"pids": pids, "warm_up_seconds": warm, "code": code_fingerprint(),
@@ -213,13 +231,13 @@ def _pid() -> int:
     return os.getpid()
 
 
-def _warm_up() -> None:
+def _warm_up(remote: bool = False) -> None:
     import importlib
 
     for name in ("lightgbm.dask", "pyarrow.parquet", "sklearn.linear_model",
                  "pipeline.features", "pipeline.fit", "pipeline.steps.evaluate",
                  "pipeline.steps.make_dataset", "pipeline.steps.predict",
-                 "pipeline.steps.train"):
+                 "pipeline.steps.train", *(("s3fs", "upath") if remote else ())):
         importlib.import_module(name)
     from pipeline.csv_records import scan_block
 
@@ -231,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scheduler-file", type=Path, required=True)
     parser.add_argument("--workers", type=int, required=True)
-    parser.add_argument("--csv", type=Path, required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    # A local path or an s3:// URL (the store's endpoint and keys from AWS_* in the env).
+    parser.add_argument("--csv", required=True)
+    parser.add_argument("--out-dir", required=True)
     parser.add_argument("--result", type=Path, required=True)
     parser.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE)
     parser.add_argument("--seed", type=int, default=0)

