@@ -391,7 +391,7 @@ def _sweep_stale_remote(target) -> list:
         for entry in fs.ls(parent, detail=True, refresh=True):
             name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
             if pattern.match(name) and _older_than_grace(fs, entry):
-                fs.rm(entry["name"], recursive=True)
+                remove_tree(target.with_name(name))
                 removed.append(target.with_name(name))
     if removed:
         log.info("removed what killed writers of %s left behind: %s", target,
@@ -487,8 +487,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     Yields
     ------
-    pathlib.Path
-        Empty temporary directory beside ``path``.
+    pathlib.Path or upath.UPath
+        Empty temporary directory beside ``path``; on an object store, the new
+        attempt prefix inside it.
     """
     if is_remote(path):
         with _atomic_dir_remote(as_path(path)) as tmp:

@@ -36,10 +36,11 @@ def run(tmp_path_factory, client, dataset_dir):
         seen.append({"train": train, "test": test})
         return baselines(train, test)
 
-    def recording_fit(client, train_dir, valid_dir, **kwargs):
-        seen[-1].update(fit_train=pd.read_parquet(train_dir), fit_valid=pd.read_parquet(valid_dir),
+    def recording_fit(client, train_files, valid_files, **kwargs):
+        seen[-1].update(fit_train=pd.concat(map(pd.read_parquet, train_files)),
+                        fit_valid=pd.concat(map(pd.read_parquet, valid_files)),
                         kinds=kwargs["kinds"])
-        return fit_candidates(client, train_dir, valid_dir, **kwargs)
+        return fit_candidates(client, train_files, valid_files, **kwargs)
 
     out = tmp_path_factory.mktemp("cv") / "cv.json"
     with pytest.MonkeyPatch.context() as mp:

@@ -40,7 +40,8 @@ from pipeline.steps.train import VALID_SCORE_ROWS, train
 
 
 def fit(client, dataset, **kwargs):
-    return fit_candidates(client, dataset / "train", dataset / "valid", **kwargs)
+    files = Dataset(dataset).files
+    return fit_candidates(client, files("train"), files("valid"), **kwargs)
 
 
 def test_model_file_holds_spec_estimator_and_metadata(model_path, dataset_dir):

@@ -188,9 +188,11 @@ def _unpack(source: Path, target: Path, name: str | Path, ours: bool = False) ->
         decompress_to(source, kind, target)
     elif ours:
         os.replace(source, target)
-    else:
+    elif is_remote(source):
         with open_binary(source) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, _CHUNK)
+    else:
+        shutil.copyfile(source, target)
 
 
 def download(
