@@ -13,6 +13,7 @@ URL = "http://127.0.0.1:8333/"
 
 
 def main() -> int:
+    """Probe the S3 API once; return the exit status."""
     try:
         with urllib.request.urlopen(URL, timeout=4) as response:
             status, body = response.status, response.read(4096)
