@@ -171,19 +171,6 @@ class DockerRunner(StepRunner):
     data_mount : str, default "/usr/share/data"
         Where the data root is seen inside the containers; the paths in a step's
         arguments are below it, so they are passed on unchanged.
-    data_root_url : str, optional
-        The data root as a URL (``s3://BUCKET/PREFIX``): nothing is mounted at
-        ``data_mount``, no host folder is looked for, and the ``AWS_*`` settings in
-        ``env`` reach the steps (:meth:`from_env` gathers them).
-    tls : bool, default False
-        Dask's TLS is on: mount the certificates' folder read-only at ``tls_mount``
-        in every step (the ``DASK_DISTRIBUTED__COMM__*`` settings in ``env`` say
-        which files to use; :meth:`from_env` gathers them).
-    host_tls_dir : str, optional
-        Host path (or named volume) of the certificates' folder.  Default: whatever
-        is mounted at ``tls_mount`` in the container this runner runs in.
-    tls_mount : str, default "/etc/wine-pipeline/tls"
-        Where the certificates are seen inside the containers.
     env : mapping, optional
         Environment of every step, e.g. ``DASK_SCHEDULER_ADDRESS`` or
         ``WINE_LOG_LEVEL`` (the step's ``--log-level``).
@@ -200,6 +187,19 @@ class DockerRunner(StepRunner):
         Least seconds between two status messages sent to luigi.
     client : docker.DockerClient, optional
         Engine client; default ``docker.from_env()`` (``DOCKER_HOST``, or the socket).
+    data_root_url : str, optional
+        The data root as a URL (``s3://BUCKET/PREFIX``): nothing is mounted at
+        ``data_mount``, no host folder is looked for, and the ``AWS_*`` settings in
+        ``env`` reach the steps (:meth:`from_env` gathers them).
+    tls : bool, default False
+        Dask's TLS is on: mount the certificates' folder read-only at ``tls_mount``
+        in every step (the ``DASK_DISTRIBUTED__COMM__*`` settings in ``env`` say
+        which files to use; :meth:`from_env` gathers them).
+    host_tls_dir : str, optional
+        Host path (or named volume) of the certificates' folder.  Default: whatever
+        is mounted at ``tls_mount`` in the container this runner runs in.
+    tls_mount : str, default "/etc/wine-pipeline/tls"
+        Where the certificates are seen inside the containers.
     """
 
     name = "docker"
@@ -212,16 +212,16 @@ class DockerRunner(StepRunner):
         host_data_root: str | None = None,
         data_mount: str = DEFAULT_DATA_MOUNT,
         env: Mapping[str, str] | None = None,
-        data_root_url: str | None = None,
-        tls: bool = False,
-        host_tls_dir: str | None = None,
-        tls_mount: str = DEFAULT_TLS_MOUNT,
         keep_containers: bool = False,
         user: str | None = None,
         mem_limit: str | None = None,
         name_prefix: str = "wine-",
         status_interval: float = 1.0,
         client: docker.DockerClient | None = None,
+        data_root_url: str | None = None,
+        tls: bool = False,
+        host_tls_dir: str | None = None,
+        tls_mount: str = DEFAULT_TLS_MOUNT,
     ) -> None:
         self.tag = tag
         self.repository = repository.rstrip("/")
