@@ -15,6 +15,19 @@ therefore locked (``flock``) by its writer for as long as it lives; the next
 writer of the same output removes the siblings nobody holds
 (:func:`sweep_stale`).  A lock dies with its process, wherever it ran: the
 containers of the same host share the kernel that keeps them.
+
+On an object store (a data root such as ``s3://bucket/prefix``, see
+:mod:`pipeline.storage`) there is no rename and no lock, so the protocol is:
+
+* a file output is written locally and uploaded in one ``PUT`` (an object
+  appears whole or not at all), its marker uploaded first;
+* a directory output is written under a fresh attempt prefix inside it
+  (``<dir>/.attempt-<id>/``); the ``_SUCCESS`` object, written last, names the
+  attempt and lists its files, and readers take only what it lists
+  (:func:`content_dir`, :func:`listed_files`); the attempts it does not name are
+  removed after it lands, and by the next writer when a killed one left them;
+* scratch space is a prefix beside the output, removed afterwards, and swept
+  like a local temporary once older than :data:`STALE_AFTER_SECONDS`.
 """
 
 from __future__ import annotations
@@ -28,8 +41,11 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipeline.storage import as_path, is_remote, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +61,15 @@ WRITTEN_BY = "wine-pipeline"
 #: creating it and locking it.
 STALE_AFTER_SECONDS = 60.0
 
+#: Prefix of a directory output's attempts on an object store.
+ATTEMPT_PREFIX = ".attempt-"
+
 
 class NotOurs(ValueError):
     """An output path holds something this program did not write; it is left alone."""
 
 
-def marker_path(path: str | os.PathLike) -> Path:
+def marker_path(path: str | os.PathLike):
     """The hidden marker beside a file output.
 
     Parameters
@@ -59,10 +78,10 @@ def marker_path(path: str | os.PathLike) -> Path:
 
     Returns
     -------
-    pathlib.Path
+    pathlib.Path or upath.UPath
         ``.<name>.wine-pipeline`` in the same directory.
     """
-    path = Path(path)
+    path = as_path(path)
     return path.with_name(f".{path.name}{MARKER_SUFFIX}")
 
 
@@ -83,14 +102,20 @@ def read_success(path: str | os.PathLike) -> dict | None:
     Returns
     -------
     dict or None
-        ``written_by``, ``version`` and ``files`` (every file of the output, relative
-        to it, in order).
+        ``written_by``, ``version``, ``files`` (every file of the output, relative
+        to its content, in order) and, on an object store, ``attempt`` (the prefix
+        inside ``path`` that holds the content).
     """
-    flag = Path(path) / SUCCESS_FLAG
+    flag = as_path(path) / SUCCESS_FLAG
+    # On a store only "not there" means incomplete: refused keys or no answer must surface.
+    absent = (FileNotFoundError, NotADirectoryError) if is_remote(path) else (OSError,)
     try:
         text = flag.read_text()
-        record = json.loads(text) if text.strip() else _legacy(Path(path))
-    except (OSError, ValueError):
+        if text.strip():
+            record = json.loads(text)
+        else:
+            record = None if is_remote(path) else _legacy(Path(path))
+    except (*absent, ValueError):
         return None
     if not isinstance(record, dict) or record.get("written_by") != WRITTEN_BY:
         return None
@@ -106,8 +131,65 @@ def _legacy(root: Path) -> dict | None:
     return None
 
 
-def _files_below(root: Path) -> list[str]:
+def _files_below(root) -> list[str]:
+    if is_remote(root):
+        fs, inner = _fs(root)
+        found = fs.find(inner, detail=True)
+        return sorted(name[len(inner) + 1:] for name, info in found.items()
+                      if info.get("type") == "file" and name != inner)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+
+
+def _fs(path):
+    from pipeline.storage import filesystem
+
+    fs, inner = filesystem(path)
+    return fs, inner.rstrip("/")
+
+
+def content_dir(path: str | os.PathLike):
+    """Where a complete directory output's files are: itself, or its attempt on a store.
+
+    Parameters
+    ----------
+    path : path-like
+        A directory written through :func:`atomic_dir`.
+
+    Returns
+    -------
+    pathlib.Path or upath.UPath
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a complete output.
+    """
+    record = read_success(path)
+    if record is None:
+        raise FileNotFoundError(f"{path} is not a complete output (no _SUCCESS marker)")
+    return as_path(path) / record["attempt"] if record.get("attempt") else as_path(path)
+
+
+def listed_files(path: str | os.PathLike, under: str = "") -> list:
+    """The files a complete directory output's marker lists, optionally below ``under``.
+
+    Parameters
+    ----------
+    path : path-like
+    under : str, optional
+        A subdirectory of the content, e.g. ``"train"``.
+
+    Returns
+    -------
+    list of pathlib.Path or upath.UPath
+        In the marker's (file-name) order.
+    """
+    record = read_success(path)
+    if record is None:
+        raise FileNotFoundError(f"{path} is not a complete output (no _SUCCESS marker)")
+    root = content_dir(path)
+    prefix = f"{under.strip('/')}/" if under else ""
+    return [root / f for f in record.get("files", []) if f.startswith(prefix)]
 
 
 def _listing(names: list[str], most: int = 5) -> str:
@@ -135,6 +217,9 @@ def check_replaceable(path: str | os.PathLike, directory: bool) -> None:
         without its marker, a directory that is neither empty nor marked, or a
         marked directory that holds files its marker does not list.
     """
+    if is_remote(path):
+        _check_replaceable_remote(as_path(path), directory)
+        return
     target = Path(path)
     if not os.path.lexists(target):
         return
@@ -164,6 +249,27 @@ def check_replaceable(path: str | os.PathLike, directory: bool) -> None:
                       f"{_listing(foreign)}; move them away or choose another output directory")
 
 
+def _check_replaceable_remote(target, directory: bool) -> None:
+    if not directory:
+        if target.is_dir():
+            raise NotOurs(f"refusing to write {target}: it is a folder; choose another "
+                          "output path")
+        if target.exists() and not marker_path(target).is_file():
+            raise NotOurs(f"refusing to replace {target}: wine-pipeline did not write it (no "
+                          f"{marker_path(target).name} beside it); choose another output path "
+                          "or move the object away yourself")
+        return
+    if target.is_file():
+        raise NotOurs(f"refusing to write the directory {target}: an object of that name "
+                      "exists; choose another output path")
+    found = _files_below(target)
+    foreign = [f for f in found if f != SUCCESS_FLAG and not f.startswith(ATTEMPT_PREFIX)]
+    if foreign:
+        raise NotOurs(f"refusing to replace {target}: it holds objects wine-pipeline did not "
+                      f"write ({_listing(foreign)}); choose a new or empty output prefix, or "
+                      "move them away yourself")
+
+
 def check_not_input(output: str | os.PathLike, *inputs: str | os.PathLike) -> None:
     """Refuse an output that is one of the step's inputs, or a directory holding one.
 
@@ -176,6 +282,14 @@ def check_not_input(output: str | os.PathLike, *inputs: str | os.PathLike) -> No
     ------
     NotOurs
     """
+    if is_remote(output) or any(is_remote(i) for i in inputs):
+        out_text = str(as_path(output)).rstrip("/")
+        for given in inputs:
+            source = str(as_path(given)).rstrip("/")
+            if source == out_text or source.startswith(out_text + "/"):
+                raise NotOurs(f"refusing to write {output}: it is or holds the input {given}; "
+                              "give the output another path")
+        return
     out = Path(output).resolve()
     for given in inputs:
         source = Path(given).resolve()
@@ -238,6 +352,8 @@ def sweep_stale(target: str | os.PathLike) -> list[Path]:
     list of pathlib.Path
         The entries removed.
     """
+    if is_remote(target):
+        return _sweep_stale_remote(as_path(target))
     target = Path(target)
     pattern = _temp_pattern(target)
     removed = []
@@ -264,6 +380,32 @@ def sweep_stale(target: str | os.PathLike) -> list[Path]:
         log.info("removed what killed writers of %s left behind: %s", target,
                  ", ".join(p.name for p in removed))
     return removed
+
+
+def _sweep_stale_remote(target) -> list:
+    # No locks on a store: what is older than the grace period counts as left behind.
+    fs, parent = _fs(target.parent)
+    pattern = _temp_pattern(Path(target.name))
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in fs.ls(parent, detail=True, refresh=True):
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+            if pattern.match(name) and _older_than_grace(fs, entry):
+                fs.rm(entry["name"], recursive=True)
+                removed.append(target.with_name(name))
+    if removed:
+        log.info("removed what killed writers of %s left behind: %s", target,
+                 ", ".join(p.name for p in removed))
+    return removed
+
+
+def _older_than_grace(fs, entry: dict) -> bool:
+    # A prefix has no time of its own: its newest object's counts.
+    times = [info.get("LastModified") for info in
+             (fs.find(entry["name"], detail=True).values() if entry["type"] == "directory"
+              else [entry])]
+    times = [t.timestamp() for t in times if t is not None]
+    return not times or time.time() - max(times) >= STALE_AFTER_SECONDS
 
 
 def _locked_temp(target: Path, suffix: str, directory: bool) -> tuple[Path, int]:
@@ -296,6 +438,10 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     pathlib.Path
         Temporary file in the same directory; write the output there.
     """
+    if is_remote(path):
+        with _atomic_file_remote(as_path(path)) as tmp:
+            yield tmp
+        return
     target = Path(path)
     check_replaceable(target, directory=False)
     tmp, lock = _locked_temp(target, target.suffix, directory=False)
@@ -309,6 +455,20 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         tmp.unlink(missing_ok=True)
         os.close(lock)
+
+
+@contextlib.contextmanager
+def _atomic_file_remote(target) -> Iterator[Path]:
+    # Written here, uploaded in one PUT: the object appears whole or not at all.
+    check_replaceable(target, directory=False)
+    with tempfile.TemporaryDirectory(prefix="wine-pipeline-upload-") as local:
+        tmp = Path(local, target.name)
+        yield tmp
+        check_replaceable(target, directory=False)
+        marker = marker_path(target)
+        marker.write_text(json.dumps({**_signature(), "output": target.name}))
+        fs, inner = _fs(target)
+        fs.put_file(str(tmp), inner)
 
 
 @contextlib.contextmanager
@@ -330,6 +490,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     pathlib.Path
         Empty temporary directory beside ``path``.
     """
+    if is_remote(path):
+        with _atomic_dir_remote(as_path(path)) as tmp:
+            yield tmp
+        return
     target = Path(path)
     check_replaceable(target, directory=True)
     tmp, lock = _locked_temp(target, "", directory=True)
@@ -352,6 +516,41 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.close(lock)
 
 
+def _attempts(target) -> list[str]:
+    fs, inner = _fs(target)
+    with contextlib.suppress(FileNotFoundError):
+        return [e.rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(inner, detail=False,
+                                                                 refresh=True)
+                if e.rstrip("/").rsplit("/", 1)[-1].startswith(ATTEMPT_PREFIX)]
+    return []
+
+
+def _remove_attempts(target, keep: str | None) -> None:
+    for name in _attempts(target):
+        if name != keep:
+            remove_tree(target / name)
+
+
+@contextlib.contextmanager
+def _atomic_dir_remote(target) -> Iterator:
+    check_replaceable(target, directory=True)
+    current = (read_success(target) or {}).get("attempt")
+    # Attempts the marker does not name were left by killed writers: theirs, and stale.
+    _remove_attempts(target, keep=current)
+    attempt = f"{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
+    tmp = target / attempt
+    try:
+        yield tmp
+        record = {**_signature(), "attempt": attempt, "files": _files_below(tmp)}
+        check_replaceable(target, directory=True)
+        # The one write that makes the new output complete, and the old one gone.
+        (target / SUCCESS_FLAG).write_text(json.dumps(record, indent=0))
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    _remove_attempts(target, keep=attempt)
+
+
 @contextlib.contextmanager
 def scratch_dir(beside: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside an output, removed afterwards.
@@ -370,6 +569,15 @@ def scratch_dir(beside: str | os.PathLike) -> Iterator[Path]:
     pathlib.Path
         Empty directory in ``beside``'s directory.
     """
+    if is_remote(beside):
+        target = as_path(beside)
+        sweep_stale(target)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp.scratch")
+        try:
+            yield tmp
+        finally:
+            remove_tree(tmp)
+        return
     tmp, lock = _locked_temp(Path(beside), ".scratch", directory=True)
     try:
         yield tmp

@@ -29,8 +29,9 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, ValueError)
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.steps.download import DownloadError
+    from pipeline.storage import StoreError
 
-    extra: list[type[BaseException]] = [DownloadError]
+    extra: list[type[BaseException]] = [DownloadError, StoreError]
     with contextlib.suppress(ImportError):  # the download image has no Dask
         from pipeline.steps.make_dataset import TooManyRejects
 
@@ -65,7 +66,12 @@ def friendly_errors(func: Callable) -> Callable:
             raise
         except Exception as err:
             log.debug("the step failed", exc_info=True)
-            if isinstance(err, _user_errors()):
+            from pipeline.storage import describe_store_error
+
+            store_problem = describe_store_error(err)
+            if store_problem is not None:
+                message = store_problem
+            elif isinstance(err, _user_errors()):
                 message = str(err)
             elif isinstance(err, OSError):
                 message = _os_error(err)
@@ -316,16 +322,18 @@ def inventory_files(paths: tuple[str, ...]) -> list[str]:
     Returns
     -------
     list of str
-        Absolute paths.
+        Absolute paths, or URLs.
 
     Raises
     ------
     click.BadParameter
         A path that does not exist, or a folder without any CSV.
     """
+    from pipeline.storage import as_path, is_remote
+
     files: list[str] = []
     for given in paths:
-        path = Path(given).absolute()
+        path = as_path(given) if is_remote(given) else Path(given).absolute()
         if path.is_dir():
             found = sorted(p for p in path.iterdir()
                            if p.is_file() and p.name.lower().endswith(INVENTORY_SUFFIXES))
@@ -352,7 +360,10 @@ def _log_level() -> str:
               help="http(s) URL, local CSV path or synthetic:N[:SEED] "
               "(default: the challenge sample's address).")
 @click.option("--data-root", default="data_root", show_default=True,
-              type=click.Path(file_okay=False), help="Directory of every output.")
+              type=click.Path(file_okay=False),
+              help="Directory of every output: a local folder, or an object-store URL "
+              "(s3://bucket/prefix; endpoint and keys from AWS_ENDPOINT_URL, "
+              "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).")
 @click.option("--runner", default="local", show_default=True,
               type=click.Choice(["local", "docker"]),
               help="local: each step a subprocess; docker: each step its own container.")
@@ -376,17 +387,23 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
     """
     from pipeline.orchestration.tasks import run_pipeline
     from pipeline.steps.download import DEFAULT_SOURCE
+    from pipeline.storage import check_root, is_remote
 
     source = source or DEFAULT_SOURCE
-    data_root = os.path.abspath(data_root)
+    remote_root = is_remote(data_root)
+    if remote_root:
+        check_root(data_root)
+    else:
+        data_root = os.path.abspath(data_root)
     files = inventory_files(inventories)
-    outside = [f for f in files if runner == "docker"
-               and not Path(f).is_relative_to(data_root)]
+    outside = [f for f in files if runner == "docker" and not is_remote(f)
+               and (remote_root or not Path(f).is_relative_to(data_root))]
     if outside:
-        # Step containers see only the data root (mounted where this process sees it).
-        raise click.BadParameter(f"{outside[0]} is outside the data root {data_root}, which "
-                                 "is all a step container sees: put it there",
-                                 param_hint="--inventory")
+        # Step containers see only the data root (mounted where this process sees it), or
+        # the object store.
+        where = "the object store" if remote_root else f"the data root {data_root}"
+        raise click.BadParameter(f"{outside[0]} is outside {where}, which is all a step "
+                                 "container sees: put it there", param_hint="--inventory")
     with contextlib.ExitStack() as stack:
         if runner == "local" and not scheduler:
             from pipeline.cluster import local_cluster

@@ -117,7 +117,9 @@ def cross_validate(
                 for i, index in enumerate(np.array_split(np.arange(len(part)), 4)):
                     part.iloc[index].to_parquet(Path(tmp, name, f"part.{i}.parquet"),
                                                 index=False)
-            found = fit_candidates(default_client(), Path(tmp) / "train", Path(tmp) / "valid",
+            found = fit_candidates(default_client(),
+                                   *(sorted(str(f) for f in Path(tmp, name).glob("*.parquet"))
+                                     for name in ("train", "valid")),
                                    kinds=models, seed=seed)
             for name, candidate in found.items():
                 result[name] = regression_metrics(test[TARGET],

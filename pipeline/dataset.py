@@ -5,7 +5,9 @@ of ``part.NNNNN.parquet`` files, one per CSV block, with ``stats.json`` (rows
 per split), ``train_stats.json`` (per-file training statistics) and the
 ``_SUCCESS`` flag that makes it complete.  The steps read a split file by
 file, in file-name order, so per-file records line up with the files and
-"every n-th row of each file" names the same rows in every step.
+"every n-th row of each file" names the same rows in every step.  Only the
+files the flag lists are read: on an object store they sit under the attempt
+it names (see :mod:`pipeline.atomic`).
 """
 
 from __future__ import annotations
@@ -17,27 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.atomic import is_complete_dir
+from pipeline.atomic import content_dir, is_complete_dir, listed_files
+from pipeline.storage import as_path
 
 #: Rows per split, the rows set aside and the text encoding read.
 STATS_FILE = "stats.json"
 
 #: :func:`pipeline.features.partition_stats` of every training file, by file name.
 TRAIN_STATS_FILE = "train_stats.json"
-
-
-def split_files(split_dir: str | Path) -> list[Path]:
-    """The Parquet files of a split directory, in file-name order.
-
-    Parameters
-    ----------
-    split_dir : str or pathlib.Path
-
-    Returns
-    -------
-    list of pathlib.Path
-    """
-    return sorted(Path(split_dir).glob("*.parquet"))
 
 
 def every_nth(rows: int, at_most: int) -> int:
@@ -61,7 +50,15 @@ class Dataset:
 
     Parameters
     ----------
-    path : str or pathlib.Path
+    path : str or path-like
+        A local directory or an object-store URL.
+
+    Attributes
+    ----------
+    path : pathlib.Path or upath.UPath
+        The data set as given.
+    root : pathlib.Path or upath.UPath
+        Where its files are (``path`` itself, or the attempt its flag names).
 
     Raises
     ------
@@ -70,25 +67,23 @@ class Dataset:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = as_path(path)
         if not is_complete_dir(self.path):
             raise FileNotFoundError(f"{self.path} is not a complete data set (no _SUCCESS "
                                     "flag); run make-dataset first")
+        self.root = content_dir(self.path)
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r})"
 
-    def split_dir(self, split: str) -> Path:
-        """Directory of one split."""
-        return self.path / split
-
-    def files(self, split: str) -> list[Path]:
-        """The split's Parquet files, in file-name order."""
-        return split_files(self.split_dir(split))
+    def files(self, split: str) -> list[str]:
+        """The split's Parquet files the flag lists, in file-name order, as paths or URLs."""
+        return sorted((str(f) for f in listed_files(self.path, split)
+                       if f.name.endswith(".parquet")), key=lambda f: f.rsplit("/", 1)[-1])
 
     def counts(self) -> dict:
         """Rows per split (and ``input``, ``rejected``, ``encoding``), from ``stats.json``."""
-        return json.loads((self.path / STATS_FILE).read_text())
+        return json.loads((self.root / STATS_FILE).read_text())
 
     def rows(self, split: str) -> int:
         """Rows of one split, as make-dataset counted them."""
@@ -109,7 +104,7 @@ class Dataset:
         """
         from pipeline.features import stats_from_json
 
-        path = self.path / TRAIN_STATS_FILE
+        path = self.root / TRAIN_STATS_FILE
         if not path.is_file():
             return None
         stats = {name: stats_from_json(record)
@@ -163,7 +158,6 @@ class Dataset:
             16 hex digits.
         """
         h = hashlib.sha256()
-        for f in sorted(self.path.rglob("*")):
-            if f.is_file():
-                h.update(f"{f.relative_to(self.path)}:{f.stat().st_size}\n".encode())
+        for f in listed_files(self.path):
+            h.update(f"{f.relative_to(self.root)}:{f.stat().st_size}\n".encode())
         return h.hexdigest()[:16]

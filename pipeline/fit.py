@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from distributed import Client, as_completed
 
 from pipeline.cluster import submit_per_file
-from pipeline.dataset import split_files
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.gbm import fit_stacked_gbm
 from pipeline.gbm_features import GBM_FEATURES
@@ -100,8 +98,8 @@ def spread(client: Client, n: int) -> list[str]:
 
 def fit_candidates(
     client: Client,
-    train_dir: Path,
-    valid_dir: Path,
+    train_files: list[str],
+    valid_files: list[str],
     kinds: tuple[str, ...] = ("sgd", "lightgbm"),
     seed: int = 0,
     train_stats: dict[str, dict] | None = None,
@@ -114,8 +112,9 @@ def fit_candidates(
     Parameters
     ----------
     client : distributed.Client
-    train_dir, valid_dir : pathlib.Path
-        Split directories of a data set.
+    train_files, valid_files : list of str
+        The Parquet files of the training and validation splits (paths or URLs), in
+        file-name order (:meth:`pipeline.dataset.Dataset.files`).
     kinds : tuple of str
         ``"sgd"`` (always fitted: the others build on it) and/or ``"lightgbm"``.
     seed : int, default 0
@@ -142,8 +141,8 @@ def fit_candidates(
     """
     t0 = time.perf_counter()
     gbm = "lightgbm" in kinds
-    files = split_files(train_dir)
-    names = [f.name for f in files]
+    files = list(train_files)
+    names = [f.replace("\\", "/").rsplit("/", 1)[-1] for f in files]
     recorded = train_stats is not None and sorted(train_stats) == names
     if recorded:
         stats = [train_stats[name] for name in names]
@@ -152,12 +151,11 @@ def fit_candidates(
                                               name="train-stats-block"))
     rows = sum(s["rows"] for s in stats)
     if rows == 0:
-        raise ValueError(f"{train_dir}: the training split is empty")
+        raise ValueError("the training split is empty")
     mean, std = combine_stats([s["numeric"] for s in stats])
     y_mean = sum(s["y_sum"] for s in stats) / rows
     spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
     kept = [f for f, s in zip(files, stats, strict=True) if s["rows"] > 0]
-    valid_files = split_files(valid_dir)
 
     run = uuid.uuid4().hex[:8]
     k_folds = n_folds(rows)
@@ -183,7 +181,7 @@ def fit_candidates(
                                      for i, b in enumerate(valid_blocks)]),
                       ignore_index=True)
     if len(valid) == 0:
-        raise ValueError(f"{valid_dir}: the validation split is empty")
+        raise ValueError("the validation split is empty")
     # Only the model of the whole split comes to the client, not the fold models.
     full = client.submit(pick, chains[full_chain], FULL, key=f"sgd-model-{run}")
     sgd = linear_model([{FULL: client.gather(full)}], spec, y_mean, seed)

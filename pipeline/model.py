@@ -37,6 +37,7 @@ from pipeline.features import FeatureSpec
 from pipeline.gbm_features import GBM_FEATURES, gbm_frame
 from pipeline.intervals import AdaptiveInterval, ConstantInterval, spread_features
 from pipeline.schema import POINTS_MAX, POINTS_MIN
+from pipeline.storage import as_path
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +205,11 @@ class WineModel:
 
         Returns
         -------
-        pathlib.Path
+        pathlib.Path or upath.UPath
         """
         with atomic_file(path) as tmp:
             joblib.dump(self, tmp, compress=3)
-        return Path(path)
+        return as_path(path)
 
 
 @dataclasses.dataclass
@@ -367,10 +368,11 @@ def load_model(path: str | os.PathLike) -> WineModel:
         with another major version of scikit-learn, LightGBM or dask-ml (see
         :func:`check_versions`; other differences only warn).
     """
-    if not Path(path).is_file():
+    if not as_path(path).is_file():
         raise ModelFileError(f"{path}: no such model file; run train first")
     try:
-        obj = joblib.load(path)
+        with as_path(path).open("rb") as fh:
+            obj = joblib.load(fh)
     except MemoryError:
         raise
     except Exception as err:  # noqa: BLE001 - unpickling fails in many ways on bad bytes

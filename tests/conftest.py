@@ -52,10 +52,11 @@ def engine_or_skip(timeout: float):
 
 
 #: Fixtures whose tests are slow: a Dask cluster, the sample through the pipeline, the
-#: sample's report rendered in a subprocess, a luigid, a Spark session.  Fixtures that use
-#: them (``dataset_dir`` uses ``client``) count too: pytest lists every fixture a test needs.
+#: sample's report rendered in a subprocess, a luigid, a Spark session, an S3 server.
+#: Fixtures that use them (``dataset_dir`` uses ``client``) count too: pytest lists every
+#: fixture a test needs.
 SLOW_FIXTURES = frozenset({"client", "dataset_dir", "model_path", "full_report", "luigid",
-                           "spark"})
+                           "spark", "object_store"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -79,6 +80,15 @@ def sample_csv() -> Path:
     if not SAMPLE.is_file():
         pytest.fail(f"the challenge sample is missing at {SAMPLE}")
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """A real S3 server (SeaweedFS ``weed mini``) on 127.0.0.1 for the whole session."""
+    from benchmarks.object_store import local_object_store
+
+    with local_object_store(tmp_path_factory.mktemp("weed")) as store:
+        yield store
 
 
 @pytest.fixture(scope="session")

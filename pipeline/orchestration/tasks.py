@@ -5,7 +5,9 @@ the ``runner`` parameter, and checks its single output.  Every output lives
 under ``<data-root>/<stage>/<run key>/``, the key naming the source, so a new
 source never reuses another's results and an identical rerun finds every
 target complete and does nothing.  Predictions are named after the inventory file
-and a hash of its bytes, so a changed inventory is scored again.
+and a hash of its bytes, so a changed inventory is scored again.  The data root
+may be a local folder or an object-store URL (:mod:`pipeline.storage`); the
+targets look there the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipeline import LOG_LEVEL_ENV
 from pipeline.atomic import SUCCESS_FLAG, is_complete_dir
 from pipeline.orchestration.runners import make_runner
 from pipeline.progress import parse_line
+from pipeline.storage import as_path
 
 
 def run_key(source: str) -> str:
@@ -58,19 +61,38 @@ def inventory_key(path: str | Path) -> str:
         SHA-256 of its bytes.
     """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with as_path(path).open("rb") as fh:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
-    stem = Path(path).name.split(".")[0]
+    stem = as_path(path).name.split(".")[0]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_-")[:40] or "inventory"
     return f"{stem}-{digest.hexdigest()[:8]}.csv"
 
 
-class DirectoryTarget(luigi.LocalTarget):
+class OutputTarget(luigi.Target):
+    """A file output under the data root, local or on an object store.
+
+    It exists once written whole: outputs are renamed into place locally and
+    uploaded in one request to a store (see :mod:`pipeline.atomic`).
+
+    Parameters
+    ----------
+    path : str
+        Local path or URL.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+
+    def exists(self) -> bool:  # noqa: D102
+        return as_path(self.path).is_file()
+
+
+class DirectoryTarget(OutputTarget):
     """The ``_SUCCESS`` marker of a directory output: there, and written by this program."""
 
     def exists(self) -> bool:  # noqa: D102
-        return is_complete_dir(Path(self.path).parent)
+        return is_complete_dir(as_path(self.path).parent)
 
 
 class StepTask(luigi.Task):
@@ -98,9 +120,9 @@ class StepTask(luigi.Task):
     # disables a task when they reach retry_count, so 2 means one retry.
     retry_count = 2
 
-    def path(self, stage: str, name: str) -> Path:
-        """Where this run keeps ``name`` of ``stage``."""
-        return Path(self.data_root) / stage / run_key(self.source) / name
+    def path(self, stage: str, name: str) -> str:
+        """Where this run keeps ``name`` of ``stage`` (a path or URL)."""
+        return str(as_path(self.data_root) / stage / run_key(self.source) / name)
 
     def arguments(self) -> list[str]:
         """The step's arguments (without ``--scheduler``)."""
@@ -132,7 +154,7 @@ class Download(StepTask):
     step = "download"
 
     def output(self):  # noqa: D102
-        return luigi.LocalTarget(str(self.path("raw", "reviews.csv")))
+        return OutputTarget(self.path("raw", "reviews.csv"))
 
     def arguments(self):  # noqa: D102
         return ["--source", self.source, "--out-csv", self.output().path]
@@ -147,12 +169,12 @@ class MakeDataset(StepTask):
         return self.clone(Download)
 
     def output(self):  # noqa: D102
-        return DirectoryTarget(str(self.path("dataset", SUCCESS_FLAG)))
+        return DirectoryTarget(self.path("dataset", SUCCESS_FLAG))
 
     @property
     def dataset_dir(self) -> str:
         """The data set directory (the output is its ``_SUCCESS`` flag)."""
-        return str(Path(self.output().path).parent)
+        return str(as_path(self.output().path).parent)
 
     def arguments(self):  # noqa: D102
         return ["--in-csv", self.input().path, "--out-dir", self.dataset_dir]
@@ -167,7 +189,7 @@ class Train(StepTask):
         return self.clone(MakeDataset)
 
     def output(self):  # noqa: D102
-        return luigi.LocalTarget(str(self.path("model", "model.joblib")))
+        return OutputTarget(self.path("model", "model.joblib"))
 
     def arguments(self):  # noqa: D102
         return ["--dataset-dir", self.requires().dataset_dir, "--out-model", self.output().path]
@@ -182,7 +204,7 @@ class Evaluate(StepTask):
         return {"dataset": self.clone(MakeDataset), "model": self.clone(Train)}
 
     def output(self):  # noqa: D102
-        return luigi.LocalTarget(str(self.path("report", "report.html")))
+        return OutputTarget(self.path("report", "report.html"))
 
     def arguments(self):  # noqa: D102
         return ["--dataset-dir", self.requires()["dataset"].dataset_dir,
@@ -208,7 +230,7 @@ class Predict(StepTask):
         return inventory_key(self.inventory)
 
     def output(self):  # noqa: D102
-        return luigi.LocalTarget(str(self.path("predictions", self._name)))
+        return OutputTarget(self.path("predictions", self._name))
 
     @property
     def sheet(self) -> str:
@@ -217,10 +239,10 @@ class Predict(StepTask):
         Named as :func:`pipeline.steps.predict.sheet_path` names it; not imported,
         since the orchestrator's image has no pandas.
         """
-        return str(Path(self.output().path).with_suffix(".html"))
+        return str(as_path(self.output().path).with_suffix(".html"))
 
     def complete(self) -> bool:  # noqa: D102
-        return super().complete() and Path(self.sheet).is_file()
+        return super().complete() and as_path(self.sheet).is_file()
 
     def arguments(self):  # noqa: D102
         return ["--model", self.input().path, "--input", self.inventory,

@@ -55,6 +55,7 @@ from pipeline.report.context import (
     CONTEXT_ENV,
     check_context,
 )
+from pipeline.storage import as_path, is_remote
 
 log = logging.getLogger(__name__)
 
@@ -479,7 +480,8 @@ class ReportSession:
             See :func:`render_report`.
         """
         started = time.perf_counter()
-        out_html = Path(out_html).resolve()
+        out_html = as_path(out_html)
+        out_html = out_html if is_remote(out_html) else out_html.resolve()
         check_context(self.context_dir)
         processor, doc = self.processor, self.doc
         chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout

@@ -44,6 +44,7 @@ from pipeline.sheet_summary import (
     WIDTH,
     SheetSummary,
 )
+from pipeline.storage import as_path
 
 #: Extra rules for the sheet's wine tables, on top of the report's stylesheet.
 _SHEET_CSS = """
@@ -490,7 +491,7 @@ def render_sheet(summary: SheetSummary, out_html: str | Path, about: Mapping[str
     leftovers = markup_references(document)
     if leftovers:
         raise ReportError(f"the buyer's sheet would refer to external resources: {leftovers}")
-    out = Path(out_html)
+    out = as_path(out_html)
     with atomic_file(out) as tmp:
         tmp.write_text(document, encoding="utf-8")
     return out

@@ -15,13 +15,15 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from pipeline.atomic import atomic_file, check_not_input, check_replaceable, scratch_dir
-from pipeline.textfiles import COMPRESSED_KINDS, decompress_to, sniff
+from pipeline.storage import as_path, is_remote
+from pipeline.textfiles import COMPRESSED_KINDS, decompress_to, open_binary, sniff
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,8 @@ def fetch_url(
     """
     for attempt in range(retries + 1):
         try:
-            with scratch_dir(out_csv) as scratch, atomic_file(out_csv) as tmp:
-                body = scratch / "body"
+            with _body_dir(out_csv) as scratch, atomic_file(out_csv) as tmp:
+                body = Path(scratch, "body")
                 size, digest = _stream(url, body, timeout, max_bytes)
                 if sha256 and digest != sha256.lower():
                     raise DownloadError(f"{url}: SHA-256 {digest} does not match {sha256}")
@@ -168,6 +170,13 @@ def copy_file(path: Path, out_csv: Path, sha256: str | None = None) -> int:
     return out_csv.stat().st_size
 
 
+def _body_dir(out_csv: str | Path):
+    """Where a download's body waits: beside a local output (swept if killed), else locally."""
+    if is_remote(out_csv):
+        return tempfile.TemporaryDirectory(prefix="wine-pipeline-download-")
+    return scratch_dir(out_csv)
+
+
 def _unpack(source: Path, target: Path, name: str | Path, ours: bool = False) -> None:
     """Copy ``source`` to ``target``, decompressing it when it is compressed.
 
@@ -180,7 +189,8 @@ def _unpack(source: Path, target: Path, name: str | Path, ours: bool = False) ->
     elif ours:
         os.replace(source, target)
     else:
-        shutil.copyfile(source, target)
+        with open_binary(source) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
 
 
 def download(
@@ -222,7 +232,7 @@ def download(
     DownloadError
         When the source cannot be read or fails a check.
     """
-    out = Path(out_csv)
+    out = as_path(out_csv)
     check_replaceable(out, directory=False)
     if match := _SYNTHETIC.match(source):
         from synth import generate_csv
@@ -238,9 +248,10 @@ def download(
     elif source.startswith("http://"):
         raise DownloadError(f"refusing plain http for {source}: use https, or --allow-http "
                             "if you trust the network")
-    elif "://" in source:
-        raise DownloadError(f"unsupported source {source!r}: use https, a path or synthetic:N")
+    elif "://" in source and not is_remote(source):
+        raise DownloadError(f"unsupported source {source!r}: use https, s3://, a path or "
+                            "synthetic:N")
     else:
-        size = copy_file(Path(source), out, sha256=sha256)
+        size = copy_file(as_path(source), out, sha256=sha256)
         log.info("copied %s (%d bytes)", source, size)
     return out

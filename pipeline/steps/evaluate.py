@@ -269,7 +269,7 @@ def evaluate(
         imp.to_csv(context / "importance.csv", index=False)
         explained.to_csv(context / "explained.csv", index=False)
         progress.update("report", 0, 1, "rendering the report", force=True)
-        report.render(Path(out_report))
+        report.render(out_report)
         progress.update("report", 1, 1, "rendered")
     log.info("report written to %s", out_report)
     return metrics

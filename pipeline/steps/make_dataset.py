@@ -31,6 +31,7 @@ from pipeline.params import MAX_REJECT_SHARE
 from pipeline.progress import StepProgress
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING
 from pipeline.splitting import SPLITS, split_of
+from pipeline.storage import as_path, url_of
 from pipeline.textfiles import prepare_input
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ def write_partition(
     name = f"part.{number:05d}.parquet"
     pieces = {s: clean[split == s] for s in SPLITS}
     for s, piece in pieces.items():
-        piece.to_parquet(Path(out_dir, s, name), index=False)
+        piece.to_parquet(url_of(as_path(out_dir) / s / name), index=False)
         counts[s] = len(piece)
-    rejects.to_parquet(Path(out_dir, REJECTS, name), index=False)
+    rejects.to_parquet(url_of(as_path(out_dir) / REJECTS / name), index=False)
     # Counted by kind: a malformed line's reason quotes the line, which the rejects keep.
     for reason, n in rejects[REASON].str.split(": ", n=1).str[0].value_counts().items():
         counts[f"reason:{reason}"] = int(n)
@@ -142,7 +143,7 @@ def _write_dataset(parts: list, out_dir: str | Path, max_reject_share: float,
     token = uuid.uuid4().hex[:8]
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):
-            (tmp / sub).mkdir()
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
         tasks = [dask.delayed(write_partition)(part, i, str(tmp),
                                                dask_key_name=f"clean-split-write-{token}-{i}")
                  for i, part in enumerate(parts)]

@@ -45,6 +45,7 @@ from pipeline.params import INTERVAL_COVERAGE
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING
 from pipeline.sheet_summary import SHOWN_COLUMNS, SheetSummary, merge_summaries, summarize
+from pipeline.storage import as_path, same_place
 from pipeline.textfiles import prepare_input
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,12 @@ def sheet_path(output_csv: str | Path) -> Path:
     pathlib.Path
         E.g. ``inventory-1a2b3c4d.html`` beside ``inventory-1a2b3c4d.csv``.
     """
-    return Path(output_csv).with_suffix(".html")
+    return as_path(output_csv).with_suffix(".html")
 
 
 def _check_sheet(sheet: Path, out: Path, *inputs: str | Path) -> None:
     """The refusals of the CSV, for the sheet too, before any work is done."""
-    if sheet.resolve() == out.resolve():
+    if same_place(sheet, out):
         raise NotOurs(f"refusing to write {out}: the buyer's sheet beside it would have the "
                       "same name; give the output a .csv name, or pass --no-sheet")
     check_not_input(sheet, *inputs)
@@ -131,7 +132,7 @@ def _write_sheet(summary: SheetSummary, sheet: Path, input_csv: str | Path,
 
     interval = model.metadata.get("interval") or {}
     render_sheet(summary, sheet, {
-        "inventory": Path(input_csv).name, "model": Path(model_path).name,
+        "inventory": as_path(input_csv).name, "model": as_path(model_path).name,
         "version": __version__, "kind": model.kind,
         "trained_at": model.metadata.get("trained_at"),
         "coverage": interval.get("coverage", INTERVAL_COVERAGE),
@@ -183,7 +184,7 @@ def predict(
     dict
         ``rows`` scored and ``rejected`` rows (those with an empty prediction).
     """
-    out = Path(output_csv)
+    out = as_path(output_csv)
     check_not_input(out, input_csv, model_path)
     check_replaceable(out, directory=False)
     page = sheet_path(out)
@@ -210,14 +211,14 @@ def predict(
         if sheet:
             _write_sheet(merge_summaries(c[3] for c in counts), page, input_csv, model_path,
                          model)
-        elif page.resolve() != out.resolve():
+        elif not same_place(page, out):
             _drop_old_sheet(page)
         progress.update("sheet", 1, 1, "sheet")
-        with atomic_file(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(",".join(OUTPUT_COLUMNS) + "\n")
+        with atomic_file(out) as tmp, tmp.open("wb") as fh:
+            fh.write((",".join(OUTPUT_COLUMNS) + "\n").encode("utf-8"))
             for i, piece in enumerate(pieces):
-                with open(piece, encoding="utf-8", newline="") as src:
-                    shutil.copyfileobj(src, fh)
+                with as_path(piece).open("rb") as src:
+                    shutil.copyfileobj(src, fh, 1 << 20)
                 progress.update("joining", i + 1, len(pieces), "pieces")
     result = {"rows": rows, "rejected": sum(c[1] for c in counts)}
     log.info("predictions written to %s: %s", out, result)

@@ -115,15 +115,15 @@ def train(
     kinds = ("sgd",) if model_kind == "sgd" else ("sgd", "lightgbm")
     phases = ({"hashing": 0.55, "passes": 0.3, "trees": 0.15} if "lightgbm" in kinds
               else {"hashing": 0.75, "passes": 0.25})
-    found = fit_candidates(default_client(), dataset.split_dir("train"),
-                           dataset.split_dir("valid"), kinds,
+    found = fit_candidates(default_client(), dataset.files("train"), dataset.files("valid"),
+                           kinds,
                            seed=seed, train_stats=dataset.train_stats(),
                            valid_step=step, progress=StepProgress("train", phases))
     if model_kind != "auto":
         found = {model_kind: found[model_kind]}
     scores = {}
     for name, candidate in found.items():
-        scores[name] = validation_metrics(candidate.pairs, dataset.split_dir("valid"))
+        scores[name] = validation_metrics(candidate.pairs, dataset.path / "valid")
         log.info("validation of %s: %s", name, json.dumps(scores[name]))
     chosen = min(scores, key=lambda name: scores[name]["mae"])
     model, info = found[chosen].model, found[chosen].info
