@@ -6,7 +6,8 @@ uploads the sample and an inventory into the bucket through the published S3 por
 lets store-orchestrator run the whole DAG with WINE_SOURCE and WINE_INVENTORY as
 s3:// URLs, then checks that both workers executed tasks (asked over TLS), that the
 project's containers mount nothing but the Docker socket and the certificates, and that
-the model, metrics.json, the report and the predictions are in the bucket.
+the model, the data set's stats.json, the report and the predictions are in the
+bucket.
 
 Needs the s3:// data root of the package core.  Run on its own, like ``make e2e``:
 ``pytest -m "docker and slow" -s tests/test_e2e_object_store.py``.  Shares its
@@ -117,9 +118,11 @@ def test_object_store_profile_runs_the_dag_over_tls_without_a_data_root(tmp_path
         assert models and all(fs.size(p) > 0 for p in models), models
         reports = [p for p in fs.find(f"{data}/report") if p.endswith("report.html")]
         assert reports and fs.size(reports[0]) > 1000, reports
-        metrics = [p for p in fs.find(data) if p.endswith("metrics.json")]
-        assert metrics, fs.find(data)
-        json.loads(fs.cat(metrics[0]))
+        # The data set's statistics (evaluate's metrics.json lives only in the report's
+        # temporary context; the report shows them).
+        stats = [p for p in fs.find(f"{data}/dataset") if p.endswith("/stats.json")]
+        assert stats, fs.find(data)
+        assert json.loads(fs.cat(stats[0]))
         (predictions,) = [p for p in fs.find(f"{data}/predictions")
                           if p.rsplit("/", 1)[-1].startswith(e2e.INVENTORY_NAME[:-4] + "-")
                           and p.endswith(".csv")]
