@@ -6,6 +6,8 @@
 #                                                 (the Dask clients from images/step, with
 #                                                 STEP and EXTRAS as build arguments)
 #   wine-pipeline/orchestrator                    the luigi DAG, and luigid
+#   wine-pipeline/object-store                    the S3 API of the `object-store` profile
+#                                                 (SeaweedFS; python:3.11-slim, not base)
 # all tagged VERSION (default 0.1, what docker-compose.yml uses unless WINE_VERSION
 # says otherwise).  Stops at the first failing build.  Nothing is pulled but the
 # python:3.11-slim base.
@@ -21,8 +23,9 @@ if ! [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
 fi
 cd "$(dirname "$0")"
 
-# Order matters: each image is built on the ones before it.
-IMAGES=(base core-deps dask download make-dataset train evaluate predict orchestrator)
+# Order matters: each image is built on the ones before it (object-store on none).
+IMAGES=(base core-deps dask download make-dataset train evaluate predict orchestrator
+        object-store)
 
 # The steps built from images/step/Dockerfile, with the pyproject extras each needs.
 declare -A STEP_EXTRAS=([make-dataset]="" [train]="" [evaluate]="report" [predict]="sheet")

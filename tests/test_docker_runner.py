@@ -179,6 +179,60 @@ def test_make_runner_docker_branch(monkeypatch):
     assert runner.env["WINE_LOG_LEVEL"] == "DEBUG"
 
 
+S3_SETTINGS = {"AWS_ENDPOINT_URL": "http://object-store:8333", "AWS_ACCESS_KEY_ID": "key",
+               "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_SESSION_TOKEN": "token"}
+TLS_SETTINGS = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": "/etc/wine-pipeline/tls/ca.pem",
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": "/etc/wine-pipeline/tls/tls.pem",
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": "/etc/wine-pipeline/tls/tls.key",
+                "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+
+
+def test_a_url_data_root_mounts_nothing_and_hands_on_the_s3_settings():
+    env = {"WINE_DATA_ROOT_URL": "s3://wine/pipeline", "WINE_DOCKER_NETWORK": "net",
+           "DASK_SCHEDULER_ADDRESS": "tcp://scheduler:8786", **S3_SETTINGS,
+           "AWS_PROFILE": "not passed", "WINE_HOST_DATA_ROOT": "", **TLS_SETTINGS}
+    r = DockerRunner.from_env(env)
+    assert r.data_root_url == "s3://wine/pipeline" and r.host_data_root is None
+    assert r.env == {"DASK_SCHEDULER_ADDRESS": "tcp://scheduler:8786", **S3_SETTINGS}
+    # No host folder is looked for (this would raise without WINE_HOST_DATA_ROOT).
+    assert r._mounts() == []
+    with pytest.raises(ValueError, match="not a URL"):
+        DockerRunner(data_root_url="/usr/share/data")
+
+
+def test_with_a_folder_data_root_the_s3_and_tls_settings_stay_home():
+    env = {"WINE_HOST_DATA_ROOT": "/srv/data", "WINE_DOCKER_NETWORK": "net", **S3_SETTINGS,
+           **TLS_SETTINGS, "WINE_TLS": "0"}
+    r = DockerRunner.from_env(env)
+    assert r.env == {} and not r.tls and r.data_root_url is None
+    (mount,) = r._mounts()
+    assert (mount["Target"], mount["Source"], mount["Type"]) == (
+        "/usr/share/data", "/srv/data", "bind")
+    assert not mount.get("ReadOnly")
+
+
+def test_tls_mounts_the_certificates_read_only_and_hands_on_dasks_settings():
+    env = {"WINE_TLS": "1", "WINE_HOST_TLS_DIR": "/srv/certs", "WINE_DOCKER_NETWORK": "net",
+           "WINE_DATA_ROOT_URL": "s3://wine/p", "DASK_SCHEDULER_ADDRESS": "tls://scheduler:8786",
+           **TLS_SETTINGS}
+    r = DockerRunner.from_env(env)
+    assert r.tls and r.tls_mount == "/etc/wine-pipeline/tls"
+    assert r.env == {"DASK_SCHEDULER_ADDRESS": "tls://scheduler:8786", **TLS_SETTINGS}
+    (mount,) = r._mounts()
+    assert (mount["Target"], mount["Source"], mount["Type"], mount["ReadOnly"]) == (
+        "/etc/wine-pipeline/tls", "/srv/certs", "bind", True)
+    # Beside a folder data root, both are mounted.
+    r = DockerRunner.from_env({**env, "WINE_DATA_ROOT_URL": "", "WINE_HOST_DATA_ROOT": "/d"})
+    assert [m["Target"] for m in r._mounts()] == ["/usr/share/data", "/etc/wine-pipeline/tls"]
+
+
+def test_tls_without_a_certificates_folder_says_what_to_set():
+    r = DockerRunner(tls=True, data_root_url="s3://wine/p", network="net")
+    with pytest.raises(RuntimeError, match="WINE_HOST_TLS_DIR"):
+        r._mounts()
+
+
 # ------------------------------------------------------------------ real engine
 def test_success_streams_the_log_and_removes_the_container(
         client, tag, data_root, task_id, cleanup, caplog):
@@ -356,3 +410,23 @@ def test_debug_task_starts_the_sleeping_container(client, tag, data_root, monkey
             client.containers.get(task.container_name).remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+def test_an_object_store_step_gets_no_data_mount_but_the_certificates(
+        client, tag, tmp_path, task_id, cleanup):
+    cleanup.append(task_id)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.pem").write_text("not a real CA")
+    certs.chmod(0o755)
+    runner = DockerRunner(tag=tag, repository=REPOSITORY, client=client, status_interval=0.0,
+                          data_root_url="s3://wine/pipeline", tls=True,
+                          host_tls_dir=str(certs), keep_containers=True,
+                          env={**S3_SETTINGS, **TLS_SETTINGS})
+    runner.run("ok", ["1", "/tmp/out.txt"], task_id)
+    (kept,) = containers_of(client, task_id)
+    mounts = [(m["Type"], m["Source"], m["Destination"], m["RW"]) for m in kept.attrs["Mounts"]]
+    assert mounts == [("bind", str(certs), "/etc/wine-pipeline/tls", False)]
+    environment = dict(line.split("=", 1) for line in kept.attrs["Config"]["Env"])
+    assert {**S3_SETTINGS, **TLS_SETTINGS}.items() <= environment.items()
+    assert b"step ok args 1 /tmp/out.txt" in kept.logs()

@@ -23,8 +23,8 @@ def example() -> dict[str, str]:
 
 def read_by_the_project() -> dict[str, set[str]]:
     """Each WINE_* name that the compose file, the code, the images, scripts and tests read."""
-    files = [ROOT / "docker-compose.yml", ROOT / "Makefile", ROOT / ".ci" / "run",
-             *ROOT.glob("*.sh"), *(ROOT / "images").rglob("*"),
+    files = [*ROOT.glob("docker-compose*.yml"), ROOT / "Makefile", ROOT / ".ci" / "run",
+             *ROOT.glob("*.sh"), *(ROOT / "scripts").glob("*"), *(ROOT / "images").rglob("*"),
              *(ROOT / "pipeline").rglob("*.py"), *(ROOT / "tests").glob("*.py")]
     where: dict[str, set[str]] = {}
     for path in files:
@@ -44,17 +44,29 @@ def test_every_wine_variable_is_in_env_example():
     assert not unused, f"listed in .env.example but read nowhere: {sorted(unused)}"
 
 
+#: What only docker-compose.worker.yml needs, and cannot guess: the first host's scheduler
+#: and this host's address (``${NAME:?message}``, listed empty in .env.example).
+REQUIRED_ON_ANOTHER_HOST = {"WINE_SCHEDULER_ADDRESS", "WINE_WORKER_HOST"}
+
+
 def test_compose_needs_no_env_file_and_env_example_has_its_defaults():
     listed = example()
-    compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    found = INTERPOLATION.findall(compose)
-    assert found
-    for name, operator, default in found:
-        # Every setting has a default, so `docker compose up` works without a .env.
-        assert operator == ":-", f"${{{name}}} in docker-compose.yml has no default"
-        assert listed.get(name) == default, (
-            f"{name}: docker-compose.yml defaults to {default!r}, .env.example says "
-            f"{listed.get(name)!r}")
+    found = []
+    for file in ("docker-compose.yml", "docker-compose.tls.yml", "docker-compose.worker.yml"):
+        text = (ROOT / file).read_text(encoding="utf-8")
+        assert INTERPOLATION.findall(text), file
+        found += INTERPOLATION.findall(text)
+        for name, operator, default in INTERPOLATION.findall(text):
+            if operator == ":?":
+                # Required, with the message saying so: no default to list.
+                assert file == "docker-compose.worker.yml" and name in REQUIRED_ON_ANOTHER_HOST
+                assert listed.get(name) == "", f"{name}: list it in .env.example, empty"
+                continue
+            # Every setting has a default, so `docker compose up` works without a .env.
+            assert operator == ":-", f"${{{name}}} in {file} has no default"
+            assert listed.get(name) == default, (
+                f"{name}: {file} defaults to {default!r}, .env.example says "
+                f"{listed.get(name)!r}")
     # What Compose interpolates is set there, not commented out as a code-only setting.
     text = (ROOT / ".env.example").read_text(encoding="utf-8")
     for name, _, _ in found:

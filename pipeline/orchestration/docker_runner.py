@@ -15,6 +15,12 @@ the step starts afresh.  Its log is streamed line by line into this module's log
 Every container carries labels (``wine-pipeline.*``): project, task id, step,
 attempt and retry, image tag and network, which ``docker-clean.sh`` and the tests
 use to find them.
+
+An object-store data root (``s3://BUCKET/PREFIX``, ``WINE_DATA_ROOT_URL``) is mounted
+nowhere: the step containers get no mount of it and the S3 settings (``AWS_*``)
+instead.  With Dask's TLS on (``WINE_TLS``), the certificates' folder is mounted
+read-only into every step and Dask's ``DASK_DISTRIBUTED__COMM__*`` settings are handed
+on, so the steps connect to a ``tls://`` scheduler.
 """
 
 from __future__ import annotations
@@ -53,6 +59,14 @@ LABEL_DEBUG = "wine-pipeline.debug"
 DEFAULT_TAG = "0.1"
 DEFAULT_REPOSITORY = "wine-pipeline"
 DEFAULT_DATA_MOUNT = "/usr/share/data"
+DEFAULT_TLS_MOUNT = "/etc/wine-pipeline/tls"
+
+#: The standard S3 settings (endpoint, keys, region) a step needs for an object-store
+#: data root; handed on when set.
+S3_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+          "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN")
+#: Dask's communication settings (TLS files, require-encryption) as environment variables.
+DASK_COMM_ENV_PREFIX = "DASK_DISTRIBUTED__COMM__"
 
 #: Container states in which a container is (about to be) doing the step's work.
 _ALIVE = {"running", "restarting", "paused"}
@@ -96,6 +110,23 @@ def container_name(task_id: str, prefix: str = "wine-", scope: str = "") -> str:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def is_url(path: str | None) -> bool:
+    """Tell whether a data root is a URL (``s3://...``) rather than a path.
+
+    Parameters
+    ----------
+    path : str or None
+        The data root.
+
+    Returns
+    -------
+    bool
+        True for ``scheme://...`` with a scheme of two or more letters (``file://``
+        included; a Windows drive letter is not a scheme).
+    """
+    return bool(path) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path) is not None
 
 
 class _LineRelay(LineRelay):
@@ -156,6 +187,19 @@ class DockerRunner(StepRunner):
         Least seconds between two status messages sent to luigi.
     client : docker.DockerClient, optional
         Engine client; default ``docker.from_env()`` (``DOCKER_HOST``, or the socket).
+    data_root_url : str, optional
+        The data root as a URL (``s3://BUCKET/PREFIX``): nothing is mounted at
+        ``data_mount``, no host folder is looked for, and the ``AWS_*`` settings in
+        ``env`` reach the steps (:meth:`from_env` gathers them).
+    tls : bool, default False
+        Dask's TLS is on: mount the certificates' folder read-only at ``tls_mount``
+        in every step (the ``DASK_DISTRIBUTED__COMM__*`` settings in ``env`` say
+        which files to use; :meth:`from_env` gathers them).
+    host_tls_dir : str, optional
+        Host path (or named volume) of the certificates' folder.  Default: whatever
+        is mounted at ``tls_mount`` in the container this runner runs in.
+    tls_mount : str, default "/etc/wine-pipeline/tls"
+        Where the certificates are seen inside the containers.
     """
 
     name = "docker"
@@ -174,6 +218,10 @@ class DockerRunner(StepRunner):
         name_prefix: str = "wine-",
         status_interval: float = 1.0,
         client: docker.DockerClient | None = None,
+        data_root_url: str | None = None,
+        tls: bool = False,
+        host_tls_dir: str | None = None,
+        tls_mount: str = DEFAULT_TLS_MOUNT,
     ) -> None:
         self.tag = tag
         self.repository = repository.rstrip("/")
@@ -181,6 +229,12 @@ class DockerRunner(StepRunner):
         self.host_data_root = host_data_root or None
         self.data_mount = data_mount
         self.env = dict(env or {})
+        if data_root_url and not is_url(data_root_url):
+            raise ValueError(f"data_root_url is not a URL: {data_root_url!r}")
+        self.data_root_url = data_root_url or None
+        self.tls = bool(tls)
+        self.host_tls_dir = host_tls_dir or None
+        self.tls_mount = tls_mount
         self.keep_containers = keep_containers
         self.user = user or None
         self.mem_limit = mem_limit or None
@@ -203,9 +257,12 @@ class DockerRunner(StepRunner):
             Defaults to ``os.environ``.  Read: ``WINE_IMAGE_TAG``,
             ``WINE_IMAGE_REPOSITORY``, ``WINE_DOCKER_NETWORK``,
             ``WINE_HOST_DATA_ROOT``, ``WINE_DATA_MOUNT``, ``WINE_KEEP_CONTAINERS``,
-            ``WINE_STEP_USER``, ``WINE_STEP_MEMORY``; ``DASK_SCHEDULER_ADDRESS``
-            and ``WINE_LOG_LEVEL`` are handed to every step, and so are the
-            variables ``WINE_PASS_ENV`` names (comma-separated).
+            ``WINE_STEP_USER``, ``WINE_STEP_MEMORY``, ``WINE_DATA_ROOT_URL``,
+            ``WINE_TLS``, ``WINE_HOST_TLS_DIR``, ``WINE_TLS_MOUNT``;
+            ``DASK_SCHEDULER_ADDRESS`` and ``WINE_LOG_LEVEL`` are handed to every
+            step, and so are the variables ``WINE_PASS_ENV`` names
+            (comma-separated), the ``AWS_*`` S3 settings when the data root is a
+            URL and the ``DASK_DISTRIBUTED__COMM__*`` settings when TLS is on.
         **overrides
             Constructor arguments that win over the environment.  ``env`` is
             merged into the environment gathered here rather than replacing it.
@@ -218,6 +275,12 @@ class DockerRunner(StepRunner):
         step_env: dict[str, str] = {}
         passed = ["DASK_SCHEDULER_ADDRESS", "WINE_LOG_LEVEL"]
         passed += [n.strip() for n in environ.get("WINE_PASS_ENV", "").split(",") if n.strip()]
+        data_root_url = environ.get("WINE_DATA_ROOT_URL") or None
+        if data_root_url:
+            passed += S3_ENV
+        tls = _truthy(environ.get("WINE_TLS"))
+        if tls:
+            passed += sorted(n for n in environ if n.startswith(DASK_COMM_ENV_PREFIX))
         for name in passed:
             if environ.get(name):
                 step_env[name] = environ[name]
@@ -238,6 +301,10 @@ class DockerRunner(StepRunner):
             "user": user,
             "mem_limit": environ.get("WINE_STEP_MEMORY") or None,
             "env": step_env,
+            "data_root_url": data_root_url,
+            "tls": tls,
+            "host_tls_dir": environ.get("WINE_HOST_TLS_DIR") or None,
+            "tls_mount": environ.get("WINE_TLS_MOUNT") or DEFAULT_TLS_MOUNT,
         }
         options.update(overrides)
         return cls(**options)
@@ -289,37 +356,68 @@ class DockerRunner(StepRunner):
         except docker.errors.NotFound:
             return None
 
+    def _needs(self) -> tuple[bool, bool, bool]:
+        """What is still to be found: the data root's folder, the certificates', the network."""
+        return (not self.data_root_url and not self.host_data_root,
+                self.tls and not self.host_tls_dir,
+                not self.network)
+
     def _discover(self) -> None:
-        """Fill in the data root and network from the orchestrator's own container."""
-        if self._discovered or (self.host_data_root and self.network):
+        """Fill in the data root, certificates and network from the orchestrator's container.
+
+        A data root given as a URL is mounted nowhere, so no folder is looked for.
+        """
+        need_data, need_tls, need_network = self._needs()
+        if self._discovered or not (need_data or need_tls or need_network):
             self._discovered = True
             return
         own = self._own_container()
         if own is not None:
-            if not self.host_data_root:
-                for mount in own.attrs.get("Mounts", []):
-                    if mount.get("Destination") == self.data_mount:
-                        self.host_data_root = mount.get("Name") or mount.get("Source")
-                        log.info("data root: %s (mounted at %s here)",
-                                 self.host_data_root, self.data_mount)
-            if not self.network:
+            for mount in own.attrs.get("Mounts", []):
+                source = mount.get("Name") or mount.get("Source")
+                if need_data and mount.get("Destination") == self.data_mount:
+                    self.host_data_root = source
+                    log.info("data root: %s (mounted at %s here)",
+                             self.host_data_root, self.data_mount)
+                if need_tls and mount.get("Destination") == self.tls_mount:
+                    self.host_tls_dir = source
+                    log.info("TLS certificates: %s (mounted at %s here)",
+                             self.host_tls_dir, self.tls_mount)
+            if need_network:
                 networks = list(own.attrs["NetworkSettings"].get("Networks", {}))
                 if len(networks) == 1:
                     self.network = networks[0]
         self._discovered = True
-        if not self.host_data_root:
+        if not self.data_root_url and not self.host_data_root:
             raise RuntimeError(
                 f"the docker runner does not know which host folder to mount at "
                 f"{self.data_mount}: set WINE_HOST_DATA_ROOT to the host path of the data "
                 f"root, or run the orchestrator in a container that mounts it there"
             )
+        if self.tls and not self.host_tls_dir:
+            raise RuntimeError(
+                f"TLS is on (WINE_TLS) but the docker runner does not know which host "
+                f"folder of certificates to mount at {self.tls_mount}: set "
+                f"WINE_HOST_TLS_DIR, or run the orchestrator in a container that mounts "
+                f"it there"
+            )
 
     def _mounts(self) -> list[Mount]:
+        """The step's mounts: the data root unless it is a URL, the certificates with TLS."""
         self._discover()
-        source = self.host_data_root
-        assert source is not None
-        kind = "bind" if source.startswith("/") else "volume"
-        return [Mount(target=self.data_mount, source=source, type=kind)]
+        mounts = []
+        if not self.data_root_url:
+            source = self.host_data_root
+            assert source is not None
+            kind = "bind" if source.startswith("/") else "volume"
+            mounts.append(Mount(target=self.data_mount, source=source, type=kind))
+        if self.tls:
+            source = self.host_tls_dir
+            assert source is not None
+            kind = "bind" if source.startswith("/") else "volume"
+            mounts.append(Mount(target=self.tls_mount, source=source, type=kind,
+                                read_only=True))
+        return mounts
 
     # ---------------------------------------------------------- containers
     def find(self, task_id: str) -> Container | None:
@@ -589,5 +687,6 @@ __all__: list[str] = [
     "LABEL_TAG",
     "LABEL_TASK",
     "container_name",
+    "is_url",
     "project_containers",
 ]
