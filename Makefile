@@ -35,7 +35,7 @@ test-fast: $(STAMP) lint
 E2E_TIMEOUT ?= 2700
 e2e: $(STAMP)
 	WINE_REQUIRE_DOCKER=1 WINE_VERSION=$(VERSION) timeout $(E2E_TIMEOUT) \
-	  $(BIN)/python -m pytest -m "docker and slow" -s tests/test_e2e_docker.py
+	  $(BIN)/python -m pytest -m "docker and slow" -s tests/test_e2e_docker.py tests/test_e2e_object_store.py
 
 images:
 	./build-task-images.sh $(VERSION)
