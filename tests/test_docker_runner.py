@@ -197,7 +197,7 @@ def test_a_url_data_root_mounts_nothing_and_hands_on_the_s3_settings():
     assert r.env == {"DASK_SCHEDULER_ADDRESS": "tcp://scheduler:8786", **S3_SETTINGS}
     # No host folder is looked for (this would raise without WINE_HOST_DATA_ROOT).
     assert r._mounts() == []
-    with pytest.raises(ValueError, match="not a URL"):
+    with pytest.raises(ValueError, match="not an object-store URL"):
         DockerRunner(data_root_url="/usr/share/data")
 
 

@@ -42,6 +42,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from pipeline.orchestration.runners import LineRelay, StatusCallback, StepFailed, StepRunner
+from pipeline.storage import is_url
 
 log = logging.getLogger(__name__)
 
@@ -110,23 +111,6 @@ def container_name(task_id: str, prefix: str = "wine-", scope: str = "") -> str:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def is_url(path: str | None) -> bool:
-    """Tell whether a data root is a URL (``s3://...``) rather than a path.
-
-    Parameters
-    ----------
-    path : str or None
-        The data root.
-
-    Returns
-    -------
-    bool
-        True for ``scheme://...`` with a scheme of two or more letters (``file://``
-        included; a Windows drive letter is not a scheme).
-    """
-    return bool(path) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path) is not None
 
 
 class _LineRelay(LineRelay):
@@ -230,7 +214,7 @@ class DockerRunner(StepRunner):
         self.data_mount = data_mount
         self.env = dict(env or {})
         if data_root_url and not is_url(data_root_url):
-            raise ValueError(f"data_root_url is not a URL: {data_root_url!r}")
+            raise ValueError(f"data_root_url is not an object-store URL: {data_root_url!r}")
         self.data_root_url = data_root_url or None
         self.tls = bool(tls)
         self.host_tls_dir = host_tls_dir or None
@@ -687,6 +671,5 @@ __all__: list[str] = [
     "LABEL_TAG",
     "LABEL_TASK",
     "container_name",
-    "is_url",
     "project_containers",
 ]
