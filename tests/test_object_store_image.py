@@ -128,5 +128,5 @@ def test_the_object_store_refuses_to_start_without_keys():
         assert out.wait(timeout=60)["StatusCode"] == 64
         assert b"set AWS_ACCESS_KEY_ID" in out.logs()
     finally:
-        out.remove(force=True)
+        out.remove(force=True, v=True)  # and the anonymous volume of its /data
         client.close()
