@@ -147,13 +147,15 @@ def _fs(path):
     return fs, inner.rstrip("/")
 
 
-def content_dir(path: str | os.PathLike):
+def content_dir(path: str | os.PathLike, record: dict | None = None):
     """Where a complete directory output's files are: itself, or its attempt on a store.
 
     Parameters
     ----------
     path : path-like
         A directory written through :func:`atomic_dir`.
+    record : dict, optional
+        Its :func:`read_success`, when the caller has read it already.
 
     Returns
     -------
@@ -164,10 +166,15 @@ def content_dir(path: str | os.PathLike):
     FileNotFoundError
         When ``path`` is not a complete output.
     """
+    record = _complete_record(path) if record is None else record
+    return as_path(path) / record["attempt"] if record.get("attempt") else as_path(path)
+
+
+def _complete_record(path: str | os.PathLike) -> dict:
     record = read_success(path)
     if record is None:
         raise FileNotFoundError(f"{path} is not a complete output (no _SUCCESS marker)")
-    return as_path(path) / record["attempt"] if record.get("attempt") else as_path(path)
+    return record
 
 
 def listed_files(path: str | os.PathLike, under: str = "") -> list:
@@ -184,10 +191,8 @@ def listed_files(path: str | os.PathLike, under: str = "") -> list:
     list of pathlib.Path or upath.UPath
         In the marker's (file-name) order.
     """
-    record = read_success(path)
-    if record is None:
-        raise FileNotFoundError(f"{path} is not a complete output (no _SUCCESS marker)")
-    root = content_dir(path)
+    record = _complete_record(path)  # read once: on a store each read is a request
+    root = content_dir(path, record)
     prefix = f"{under.strip('/')}/" if under else ""
     return [root / f for f in record.get("files", []) if f.startswith(prefix)]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.atomic import content_dir, is_complete_dir, listed_files
+from pipeline.atomic import content_dir, read_success
 from pipeline.storage import as_path
 
 #: Rows per split, the rows set aside and the text encoding read.
@@ -68,22 +68,31 @@ class Dataset:
 
     def __init__(self, path: str | Path) -> None:
         self.path = as_path(path)
-        if not is_complete_dir(self.path):
+        # The flag is read once: on an object store every read is a request.
+        record = read_success(self.path)
+        if record is None:
             raise FileNotFoundError(f"{self.path} is not a complete data set (no _SUCCESS "
                                     "flag); run make-dataset first")
-        self.root = content_dir(self.path)
+        self.root = content_dir(self.path, record)
+        self._listed: list[str] = record.get("files", [])
+        self._counts: dict | None = None
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r})"
 
     def files(self, split: str) -> list[str]:
-        """The split's Parquet files the flag lists, in file-name order, as paths or URLs."""
-        return sorted((str(f) for f in listed_files(self.path, split)
-                       if f.name.endswith(".parquet")), key=lambda f: f.rsplit("/", 1)[-1])
+        """The split's Parquet files the flag lists, as paths or URLs.
+
+        In file-name order: the flag lists the files sorted.
+        """
+        return [str(self.root / f) for f in self._listed
+                if f.startswith(f"{split}/") and f.endswith(".parquet")]
 
     def counts(self) -> dict:
         """Rows per split (and ``input``, ``rejected``, ``encoding``), from ``stats.json``."""
-        return json.loads((self.root / STATS_FILE).read_text())
+        if self._counts is None:
+            self._counts = json.loads((self.root / STATS_FILE).read_text())
+        return dict(self._counts)
 
     def rows(self, split: str) -> int:
         """Rows of one split, as make-dataset counted them."""
@@ -158,6 +167,6 @@ class Dataset:
             16 hex digits.
         """
         h = hashlib.sha256()
-        for f in listed_files(self.path):
-            h.update(f"{f.relative_to(self.root)}:{f.stat().st_size}\n".encode())
+        for f in self._listed:
+            h.update(f"{f}:{(self.root / f).stat().st_size}\n".encode())
         return h.hexdigest()[:16]

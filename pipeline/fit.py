@@ -37,6 +37,7 @@ from pipeline.sgd import (
     oof_frame,
     score_valid,
 )
+from pipeline.storage import as_path
 
 
 @dataclasses.dataclass
@@ -142,7 +143,7 @@ def fit_candidates(
     t0 = time.perf_counter()
     gbm = "lightgbm" in kinds
     files = list(train_files)
-    names = [f.replace("\\", "/").rsplit("/", 1)[-1] for f in files]
+    names = [as_path(f).name for f in files]
     recorded = train_stats is not None and sorted(train_stats) == names
     if recorded:
         stats = [train_stats[name] for name in names]

@@ -99,6 +99,27 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
         os.chown(path, uid, gid)
 
 
+def step_containers(client, project: str) -> list:
+    """The step containers of the test's project (they carry its network's name as a label)."""
+    return client.containers.list(all=True, filters={"label": [
+        f"wine-pipeline.network={project}", "wine-pipeline.task-id"]})
+
+
+def tear_down(compose: list[str], env: dict[str, str], client, project: str, ok: bool) -> None:
+    """Show what went wrong when the run failed; remove its step containers and services."""
+    if not ok:
+        sh([*compose, "ps", "--all"], env, 60, check=False)
+        sh([*compose, "logs", "--no-color", "--timestamps", "--tail", "400"], env, 120,
+           check=False)
+        for c in step_containers(client, project):
+            print(f"--- step container {c.name} ({c.status}) ---")
+            print(c.logs(tail=200).decode(errors="replace"))
+            c.remove(force=True)
+    sh([*compose, "down", "--volumes", "--remove-orphans", "--timeout", "10"], env, 300,
+       check=False)
+    client.close()
+
+
 def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
     client = engine_or_skip(timeout=60)
     sample = sample_csv()
@@ -196,21 +217,9 @@ def test_compose_runs_the_whole_dag_on_two_workers(tmp_path):
             assert done[family]["status_message"].startswith(f"progress: {step}: "), done
             assert done[family]["progress_percentage"] == 100, done[family]
 
-        # No step container left behind (they carry the network's name as a label).
-        left = client.containers.list(all=True, filters={"label": [
-            f"wine-pipeline.network={project}", "wine-pipeline.task-id"]})
+        # No step container left behind.
+        left = step_containers(client, project)
         assert left == [], [c.name for c in left]
         ok = True
     finally:
-        if not ok:
-            sh([*compose, "ps", "--all"], env, 60, check=False)
-            sh([*compose, "logs", "--no-color", "--timestamps", "--tail", "400"], env, 120,
-               check=False)
-            for c in client.containers.list(all=True, filters={"label": [
-                    f"wine-pipeline.network={project}", "wine-pipeline.task-id"]}):
-                print(f"--- step container {c.name} ({c.status}) ---")
-                print(c.logs(tail=200).decode(errors="replace"))
-                c.remove(force=True)
-        sh([*compose, "down", "--volumes", "--remove-orphans", "--timeout", "10"], env, 300,
-           check=False)
-        client.close()
+        tear_down(compose, env, client, project, ok)

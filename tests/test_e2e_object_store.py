@@ -171,20 +171,8 @@ def test_object_store_profile_runs_the_dag_over_tls_without_a_data_root(tmp_path
         assert {"Download", "MakeDataset", "Train", "Evaluate", "Predict"} <= set(done), done
 
         # No step container left behind.
-        left = client.containers.list(all=True, filters={"label": [
-            f"wine-pipeline.network={project}", "wine-pipeline.task-id"]})
+        left = e2e.step_containers(client, project)
         assert left == [], [c.name for c in left]
         ok = True
     finally:
-        if not ok:
-            e2e.sh([*compose, "ps", "--all"], env, 60, check=False)
-            e2e.sh([*compose, "logs", "--no-color", "--timestamps", "--tail", "400"], env, 120,
-                   check=False)
-            for c in client.containers.list(all=True, filters={"label": [
-                    f"wine-pipeline.network={project}", "wine-pipeline.task-id"]}):
-                print(f"--- step container {c.name} ({c.status}) ---")
-                print(c.logs(tail=200).decode(errors="replace"))
-                c.remove(force=True)
-        e2e.sh([*compose, "down", "--volumes", "--remove-orphans", "--timeout", "10"], env, 300,
-               check=False)
-        client.close()
+        e2e.tear_down(compose, env, client, project, ok)

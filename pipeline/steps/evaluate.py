@@ -138,8 +138,8 @@ def score_test_rows(df: pd.DataFrame, model: WineModel, line: tuple[float, float
     sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
                        baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
     return ScoredTestRows(model={**error_sums(y, pred), "inside": inside},
-                      mean=error_sums(y, mean_pred), price_only=error_sums(y, price_pred),
-                      sample=sample[list(REPORT_COLUMNS)], ranges=ranges)
+                          mean=error_sums(y, mean_pred), price_only=error_sums(y, price_pred),
+                          sample=sample[list(REPORT_COLUMNS)], ranges=ranges)
 
 
 def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS) -> pd.DataFrame:
