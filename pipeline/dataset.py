@@ -45,6 +45,24 @@ def every_nth(rows: int, at_most: int) -> int:
     return max(1, math.ceil(rows / at_most))
 
 
+def read_part(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """One Parquet file of a split, as the steps and their worker tasks read it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file of :meth:`Dataset.files` (a path or a URL).
+    columns : list of str, optional
+        Only these columns (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file's rows, numbered from 0.
+    """
+    return pd.read_parquet(path, columns=columns)
+
+
 class Dataset:
     """A complete make-dataset output.
 
@@ -132,7 +150,7 @@ class Dataset:
         -------
         pandas.DataFrame
         """
-        parts = [pd.read_parquet(f, columns=columns) for f in self.files(split)]
+        parts = [read_part(f, columns) for f in self.files(split)]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
     def first_rows(self, split: str, n: int) -> pd.DataFrame:
@@ -150,7 +168,7 @@ class Dataset:
         """
         pieces, found = [], 0
         for f in self.files(split):
-            pieces.append(pd.read_parquet(f))
+            pieces.append(read_part(f))
             found += len(pieces[-1])
             if found >= n:
                 break

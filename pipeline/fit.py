@@ -20,6 +20,7 @@ import pandas as pd
 from distributed import Client, as_completed
 
 from pipeline.cluster import submit_per_file
+from pipeline.dataset import read_part
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
 from pipeline.gbm import fit_stacked_gbm
 from pipeline.gbm_features import GBM_FEATURES
@@ -63,16 +64,16 @@ class Candidate:
 
 
 def _hash_train_file(path: str, spec: FeatureSpec, y_mean: float, dense: bool, folds: int):
-    return hash_block(pd.read_parquet(path), spec, y_mean, dense, folds)
+    return hash_block(read_part(path), spec, y_mean, dense, folds)
 
 
 def _hash_valid_file(path: str, spec: FeatureSpec, step: int):
     # Always with dense features: the interval's spread model learns from them.
-    return hash_valid(pd.read_parquet(path), spec, step, dense=True)
+    return hash_valid(read_part(path), spec, step, dense=True)
 
 
 def _stats_of_file(path: str) -> dict:
-    return partition_stats(pd.read_parquet(path))
+    return partition_stats(read_part(path))
 
 
 def pick(models: dict, fold: int):

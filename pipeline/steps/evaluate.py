@@ -21,7 +21,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.baselines import baseline_predictions, price_line, price_sums
 from pipeline.cluster import broadcast, gather_tracked, submit_per_file
-from pipeline.dataset import Dataset
+from pipeline.dataset import Dataset, read_part
 from pipeline.explain import importance
 from pipeline.intervals import (
     add_coverage_sums,
@@ -56,7 +56,7 @@ TERM_SOURCE_ROWS = 5_000
 
 
 def _price_sums_of_file(path: str) -> np.ndarray:
-    return price_sums(pd.read_parquet(path, columns=[TARGET, "price"]))
+    return price_sums(read_part(path, [TARGET, "price"]))
 
 
 def fit_price_baseline(client: Client, dataset: Dataset) -> tuple[float, float]:
@@ -102,7 +102,7 @@ class ScoredTestRows:
 
 def _score_test_file(path: str, model: WineModel, line: tuple[float, float],
                      step: int) -> ScoredTestRows:
-    return score_test_rows(pd.read_parquet(path), model, line, step)
+    return score_test_rows(read_part(path), model, line, step)
 
 
 def score_test_rows(df: pd.DataFrame, model: WineModel, line: tuple[float, float],
