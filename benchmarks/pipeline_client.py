@@ -235,7 +235,7 @@ def _warm_up(remote: bool = False) -> None:
     import importlib
 
     for name in ("lightgbm.dask", "pyarrow.parquet", "sklearn.linear_model",
-                 "pipeline.features", "pipeline.fit", "pipeline.steps.evaluate",
+                 "pipeline.features", "pipeline.distributed.fit", "pipeline.steps.evaluate",
                  "pipeline.steps.make_dataset", "pipeline.steps.predict",
                  "pipeline.steps.train", *(("s3fs", "upath") if remote else ())):
         importlib.import_module(name)

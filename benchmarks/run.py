@@ -60,7 +60,7 @@ import psutil  # noqa: E402
 
 from benchmarks.monitor import MB, Monitor  # noqa: E402
 from benchmarks.probe import core_speed  # noqa: E402
-from pipeline.cluster import WORKER_CONFIG, worker_env  # noqa: E402
+from pipeline.distributed.cluster import WORKER_CONFIG, worker_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"

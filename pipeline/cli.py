@@ -105,7 +105,7 @@ encoding_option = click.option(
 
 @contextlib.contextmanager
 def _client(scheduler: str | None) -> Iterator[None]:
-    from pipeline.cluster import dask_client
+    from pipeline.distributed.cluster import dask_client
 
     with dask_client(scheduler):
         yield
@@ -406,7 +406,7 @@ def run(source: str | None, data_root: str, runner: str, luigi_url: str | None, 
                                  "container sees: put it there", param_hint="--inventory")
     with contextlib.ExitStack() as stack:
         if runner == "local" and not scheduler:
-            from pipeline.cluster import local_cluster
+            from pipeline.distributed.cluster import local_cluster
 
             cluster = stack.enter_context(local_cluster())
             scheduler = cluster.scheduler_address

@@ -92,9 +92,8 @@ def cross_validate(
     dict
         ``folds`` (per-fold metrics) and ``summary`` (see :func:`summarise`).
     """
-    from distributed import default_client
-
-    from pipeline.fit import fit_candidates
+    from pipeline.distributed.cluster import current_client
+    from pipeline.distributed.fit import fit_candidates
 
     dataset = Dataset(dataset_dir)
     check_not_input(out_json, dataset.path)
@@ -117,7 +116,7 @@ def cross_validate(
                 for i, index in enumerate(np.array_split(np.arange(len(part)), 4)):
                     part.iloc[index].to_parquet(Path(tmp, name, f"part.{i}.parquet"),
                                                 index=False)
-            found = fit_candidates(default_client(),
+            found = fit_candidates(current_client(),
                                    *(sorted(str(f) for f in Path(tmp, name).glob("*.parquet"))
                                      for name in ("train", "valid")),
                                    kinds=models, seed=seed)

@@ -1,13 +1,12 @@
-"""Read an input CSV as partitions of strings, keeping every record accounted for.
+"""Parse an input CSV's records into partitions of strings, keeping every record.
 
-The file is cut into ``blocksize`` byte blocks, and every block is cut again at
-its first record boundary, found by :mod:`pipeline.csv_records` (a quoted field
-may hold line breaks, so not every newline ends a record).  Each range of whole
-records is parsed by a worker.  Every record gets its number in the file (0 for
-the first after the header), which becomes the row's index, so ids are unique
-whatever the file holds.  A record with more fields than the header is not
-dropped: it becomes a row whose ``_parse_error`` says so, and the cleaner sets
-it aside as a reject.
+The cluster reads a file as ranges of whole records
+(:mod:`pipeline.distributed.csv_blocks`); this module reads its header and
+the bytes of a range, and parses a range into a frame.  Every record gets its
+number in the file (0 for the first after the header), which becomes the
+row's index, so ids are unique whatever the file holds.  A record with more
+fields than the header is not dropped: it becomes a row whose
+``_parse_error`` says so, and the cleaner sets it aside as a reject.
 
 Input that is not plain CSV in an ASCII-compatible encoding is prepared first
 (:func:`pipeline.textfiles.prepare_input`): a compressed stream cannot be cut
@@ -22,22 +21,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import uuid
 import warnings
 from pathlib import Path
 
-import dask
 import fsspec
 import numpy as np
 import pandas as pd
-from dask.delayed import Delayed
-from dask.utils import parse_bytes
-from distributed import Client
 
-from pipeline.cluster import compute_tracked, worker_count
-from pipeline.csv_records import chain_blocks, scan_block
+from pipeline.csv_records import scan_block
 from pipeline.params import BLOCKSIZE
-from pipeline.progress import StepProgress
 from pipeline.schema import SchemaError, check_columns
 from pipeline.textfiles import undecodable_hint
 
@@ -45,9 +37,6 @@ log = logging.getLogger(__name__)
 
 #: Default partition size (see :data:`pipeline.params.BLOCKSIZE`).
 DEFAULT_BLOCKSIZE = BLOCKSIZE
-
-#: Smallest block a file is cut into to give every worker work.
-MIN_BLOCKSIZE = 256 * 1024
 
 #: Column set on rows that could not be parsed; empty on good rows.
 PARSE_ERROR = "_parse_error"
@@ -86,7 +75,7 @@ def read_header(path: str | Path, encoding: str = DEFAULT_ENCODING) -> list[str]
     Parameters
     ----------
     path : str or pathlib.Path
-        A plain-text file (see :func:`prepare_input`).
+        A plain-text file (see :func:`pipeline.textfiles.prepare_input`).
     encoding : str, default "utf-8"
 
     Returns
@@ -131,7 +120,8 @@ def check_header(columns: list[str], required: tuple[str, ...], source: str) -> 
         raise SchemaError(str(err)[:600] + _delimiter_hint(columns)) from err
 
 
-def _read_range(path: str, start: int, stop: int) -> bytes:
+def read_range(path: str, start: int, stop: int) -> bytes:
+    """The bytes ``start:stop`` of a file, local or behind an fsspec URL (none when empty)."""
     if stop <= start:
         return b""
     with fsspec.open(path, "rb") as fh:
@@ -139,8 +129,9 @@ def _read_range(path: str, start: int, stop: int) -> bytes:
         return fh.read(stop - start)
 
 
-def _scan_range(path: str, start: int, stop: int) -> np.ndarray:
-    return scan_block(_read_range(path, start, stop))
+def scan_range(path: str, start: int, stop: int) -> np.ndarray:
+    """:func:`pipeline.csv_records.scan_block` of the bytes ``start:stop`` of a file."""
+    return scan_block(read_range(path, start, stop))
 
 
 def _empty_frame(names: list[str], first_row: int) -> pd.DataFrame:
@@ -241,111 +232,6 @@ def parse_block(
     return frame
 
 
-def effective_blocksize(size: int, blocksize: str | int, workers: int) -> int:
-    """Bytes per block so that the blocks share out evenly over ``workers``.
-
-    The block count is at least two a worker (a small file read in one block
-    would keep all but one worker idle) and a multiple of the worker count:
-    with 13 equal blocks on 2 workers, one worker does 7 while the other waits
-    for it.  Blocks are never cut below :data:`MIN_BLOCKSIZE`.
-
-    Parameters
-    ----------
-    size : int
-        Bytes in the file.
-    blocksize : str or int
-        The largest block, e.g. ``"32MB"``.
-    workers : int
-        Worker processes that will parse the blocks.
-
-    Returns
-    -------
-    int
-        Bytes per block; the file has ``max(1, size // result)`` blocks, the last
-        one taking the remainder.
-    """
-    limit = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
-    workers = max(workers, 1)
-    blocks = max(-(-size // max(limit, 1)), 2 * workers)
-    blocks = -(-blocks // workers) * workers
-    smallest = min(limit, MIN_BLOCKSIZE)
-    if size // blocks < smallest:
-        # Too small a file for that many blocks: as many as the floor allows, still a
-        # multiple of the workers where the file is big enough for one each.
-        blocks = max(size // smallest // workers * workers, min(size // smallest, workers), 1)
-    return max(size // blocks, 1)
-
-
-def read_csv_blocks(
-    client: Client,
-    path: str | Path,
-    required: tuple[str, ...],
-    blocksize: str | int = DEFAULT_BLOCKSIZE,
-    workers: int | None = None,
-    encoding: str = DEFAULT_ENCODING,
-    progress: StepProgress | None = None,
-) -> list[Delayed]:
-    """Lazy partitions of whole records of a CSV, every column as a string.
-
-    The record boundaries are found first, by one scan of every block on the
-    client's cluster; the partitions are then parsed lazily.
-
-    Parameters
-    ----------
-    client : distributed.Client
-    path : str or pathlib.Path
-        A plain-text input (see :func:`prepare_input`).
-    required : tuple of str
-        Columns the caller needs; checked before any partition is read.
-    blocksize : str or int
-        Bytes per partition at most (a partition can be longer by one record).
-    workers : int, optional
-        Workers that will parse the blocks (default: the cluster's now): the block
-        count is fitted to them (see :func:`effective_blocksize`).
-    encoding : str, default "utf-8"
-        The file's text encoding (ASCII-compatible).
-    progress : StepProgress, optional
-        Told of each block scanned (phase ``"scanning"``).
-
-    Returns
-    -------
-    list of dask.delayed.Delayed
-        One pandas DataFrame each (see :func:`parse_block`), rows numbered
-        consecutively through the file.
-
-    Raises
-    ------
-    SchemaError
-        Naming the missing column(s), why the file cannot be read, or where a quote
-        is never closed.
-    """
-    path = str(path)
-    columns = read_header(path, encoding)
-    check_header(columns, required, path)
-    size = file_size(path)
-    step = effective_blocksize(size, blocksize, workers or worker_count(client))
-    offsets = list(range(0, size, step))[: max(1, size // step)]
-    stops = [*offsets[1:], size]
-    token = uuid.uuid4().hex[:8]
-    scans = [dask.delayed(_scan_range)(path, a, b, dask_key_name=f"scan-csv-block-{token}-{i}")
-             for i, (a, b) in enumerate(zip(offsets, stops, strict=True))]
-    summaries = compute_tracked(client, scans, progress, "scanning", "CSV blocks")
-    try:
-        cuts = chain_blocks(list(summaries), offsets, size)
-    except ValueError as err:
-        raise SchemaError(f"{path}: {err}") from err
-    parts = []
-    for i, cut in enumerate(cuts):
-        # Record 0 of the file is the header: data rows are numbered from the next.
-        first_row, rows = (0, cut.records - 1) if i == 0 else (cut.first_record - 1,
-                                                                 cut.records)
-        data = dask.delayed(_read_range)(path, cut.start, cut.stop,
-                                         dask_key_name=f"read-csv-range-{token}-{i}")
-        parts.append(dask.delayed(parse_block)(data, columns, i == 0, first_row, rows, encoding,
-                                               dask_key_name=f"parse-csv-block-{token}-{i}"))
-    return parts
-
-
 def check_undecodable(path: str | Path, encoding: str, bad: int, rows: int,
                       shown: str | Path | None = None) -> None:
     """Warn about rows with undecodable bytes, and fail past :data:`MAX_UNDECODABLE_SHARE`.
@@ -353,7 +239,7 @@ def check_undecodable(path: str | Path, encoding: str, bad: int, rows: int,
     Parameters
     ----------
     path : str or pathlib.Path
-        The file as read (after :func:`prepare_input`).
+        The file as read (after :func:`pipeline.textfiles.prepare_input`).
     encoding : str
     bad : int
         Rows that held invalid bytes.

@@ -8,7 +8,9 @@ its fold (a row mask, not a second hashing).  The models travel from block
 to block in chains, one chain per worker, each visiting the blocks of one
 worker before the next (so a chain moves once or twice a pass, not at every
 block), in a new shuffled order each pass.  This is what dask-ml's
-``Incremental`` does for one estimator, for several at once.
+``Incremental`` does for one estimator, for several at once.  This module
+holds what runs on a block; :mod:`pipeline.distributed.sgd` drives the
+passes on the cluster.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import uuid
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from distributed import Client, Future, as_completed
 from sklearn.linear_model import SGDRegressor
 
 from pipeline.features import FeatureSpec
@@ -36,7 +36,6 @@ from pipeline.params import (
     SGD_PARAMS,
     TARGET_ROW_UPDATES,
 )
-from pipeline.progress import StepProgress
 from pipeline.schema import TARGET
 from pipeline.splitting import fold_of
 
@@ -216,64 +215,6 @@ def visit_order(placement: list[str], chain: int, epoch: int, seed: int) -> list
     return order
 
 
-def fit_linear(
-    client: Client,
-    blocks: list[Future],
-    placement: list[str],
-    folds: list[int],
-    passes: int,
-    seed: int = 0,
-    progress: StepProgress | None = None,
-) -> list[Future]:
-    """Fit one SGD model per entry of ``folds`` in the same passes over ``blocks``.
-
-    Parameters
-    ----------
-    client : distributed.Client
-    blocks : list of distributed.Future
-        :class:`TrainBlock` futures (need not be computed yet).
-    placement : list of str
-        The worker each block is computed on (see :func:`pipeline.cluster.spread`).
-    folds : list of int
-        :data:`FULL` and/or the folds to leave out.
-    passes : int
-    seed : int, default 0
-    progress : StepProgress, optional
-        Told of every block visited (phase ``"passes"``).
-
-    Returns
-    -------
-    list of distributed.Future
-        One per chain, each a dict of fold to fitted SGDRegressor; together they
-        hold every model of ``folds``.
-    """
-    chains = chains_for(folds, len(set(placement)))
-    run = uuid.uuid4().hex[:8]
-    heads: list[Future] = []
-    visited = as_completed()
-    for c, carried in enumerate(chains):
-        head: object = new_models(carried, seed)
-        for epoch in range(passes):
-            for i in visit_order(placement, c, epoch, seed):
-                head = client.submit(visit, head, blocks[i],
-                                     key=f"sgd-pass-{run}-{c}-{epoch}-{i}",
-                                     workers=[placement[i]], allow_other_workers=True)
-                visited.add(head)
-        heads.append(head)
-    total = visited.count()
-    per_pass = total / max(passes, 1)
-    done = 0
-    # Futures are dropped as they finish, so a finished visit's models are freed.
-    for _ in visited:
-        done += 1
-        if progress is not None:
-            current = min(int(done / per_pass) + 1, passes)
-            progress.update("passes", done, total,
-                            f"block visits (pass {current}/{passes}, {len(folds)} models "
-                            f"in {len(chains)} chains)")
-    return heads
-
-
 def merged(chains: list[dict[int, SGDRegressor]]) -> dict[int, SGDRegressor]:
     """The models of every chain in one dict."""
     return dict(itertools.chain.from_iterable(c.items() for c in chains))
@@ -288,7 +229,7 @@ def oof_frame(block: TrainBlock, chains: list[dict[int, SGDRegressor]],
     block : TrainBlock
         With ``dense`` features.
     chains : list of dict
-        The fitted fold models (see :func:`fit_linear`).
+        The fitted fold models (see :func:`pipeline.distributed.sgd.fit_linear`).
     y_mean : float
 
     Returns

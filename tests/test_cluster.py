@@ -6,7 +6,7 @@ import dask
 import pytest
 from distributed import Client
 
-from pipeline.cluster import WORKER_CONFIG, local_cluster, worker_env
+from pipeline.distributed.cluster import WORKER_CONFIG, local_cluster, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import pipeline.fit
+import pipeline.distributed.fit
 from conftest import read_split
 from pipeline import cross_validate as cv
 from pipeline.atomic import NotOurs
@@ -30,7 +30,7 @@ MODELS = ("mean", "price_only", "sgd")
 def run(tmp_path_factory, client, dataset_dir):
     """The report, its file, and per fold the frames the baselines and the fit were given."""
     seen: list[dict[str, pd.DataFrame]] = []
-    baselines, fit_candidates = cv._baselines, pipeline.fit.fit_candidates
+    baselines, fit_candidates = cv._baselines, pipeline.distributed.fit.fit_candidates
 
     def recording_baselines(train, test):
         seen.append({"train": train, "test": test})
@@ -45,7 +45,7 @@ def run(tmp_path_factory, client, dataset_dir):
     out = tmp_path_factory.mktemp("cv") / "cv.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cv, "_baselines", recording_baselines)
-        mp.setattr(pipeline.fit, "fit_candidates", recording_fit)
+        mp.setattr(pipeline.distributed.fit, "fit_candidates", recording_fit)
         report = cv.cross_validate(dataset_dir, out, folds=FOLDS, models=("sgd",))
     return report, out, seen
 
@@ -124,7 +124,7 @@ def test_the_report_is_written_atomically_and_only_over_its_own(run, dataset_dir
     def broken(*args, **kwargs):
         raise RuntimeError("a worker died")
 
-    monkeypatch.setattr(pipeline.fit, "fit_candidates", broken)
+    monkeypatch.setattr(pipeline.distributed.fit, "fit_candidates", broken)
     with pytest.raises(RuntimeError, match="a worker died"):
         cv.cross_validate(dataset_dir, out, folds=FOLDS, models=("sgd",))
     assert out.read_bytes() == before  # the earlier report stands, whole

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import read_split, run_cli
-from pipeline.csv_input import read_csv_blocks
+from pipeline.distributed.csv_blocks import read_csv_blocks
 from pipeline.features import partition_stats, stats_from_json
 from pipeline.schema import REQUIRED_FOR_TRAINING, SchemaError
 from pipeline.steps.make_dataset import TooManyRejects, make_dataset

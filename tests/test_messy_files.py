@@ -21,7 +21,7 @@ import pytest
 
 from conftest import read_split, run_cli
 from pipeline.atomic import NotOurs
-from pipeline.csv_input import read_csv_blocks
+from pipeline.distributed.csv_blocks import read_csv_blocks
 from pipeline.schema import INPUT_COLUMNS, REQUIRED_FOR_TRAINING
 from pipeline.steps.download import download
 from pipeline.steps.make_dataset import make_dataset

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from conftest import read_split
 from pipeline.dataset import Dataset
+from pipeline.distributed.fit import fit_candidates
 from pipeline.features import FeatureSpec
-from pipeline.fit import fit_candidates
 from pipeline.gbm import (
     GBM_PARAMS,
     MIN_TREES,

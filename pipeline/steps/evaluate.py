@@ -15,13 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from distributed import Client, default_client
 from sklearn.feature_extraction.text import CountVectorizer
 
 from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.baselines import baseline_predictions, price_line, price_sums
-from pipeline.cluster import broadcast, gather_tracked, submit_per_file
 from pipeline.dataset import Dataset, read_part
+from pipeline.distributed.cluster import (
+    Client,
+    broadcast,
+    current_client,
+    gather_tracked,
+    map_files,
+    submit_per_file,
+)
 from pipeline.explain import importance
 from pipeline.intervals import (
     add_coverage_sums,
@@ -71,9 +77,8 @@ def fit_price_baseline(client: Client, dataset: Dataset) -> tuple[float, float]:
     -------
     intercept, slope : float
     """
-    futures = submit_per_file(client, _price_sums_of_file, dataset.files("train"),
-                              name="price-line-block")
-    sums = client.gather(futures)
+    sums = map_files(client, _price_sums_of_file, dataset.files("train"),
+                     name="price-line-block")
     return price_line(np.sum(sums, axis=0) if sums else np.zeros(5))
 
 
@@ -220,7 +225,7 @@ def evaluate(
 ) -> dict:
     """Score the test split, compare with baselines and render the HTML report.
 
-    Needs a connected Dask client (see :func:`pipeline.cluster.dask_client`).
+    Needs a connected Dask client (see :func:`pipeline.distributed.cluster.dask_client`).
 
     Parameters
     ----------
@@ -245,7 +250,7 @@ def evaluate(
     counts = dataset.counts()
     step = dataset.step("test", REPORT_SAMPLE_ROWS)
 
-    client = default_client()
+    client = current_client()
     line = fit_price_baseline(client, dataset)
     # One task per file, so the report's sample is every step-th row of each file.
     scoring = submit_per_file(client, _score_test_file, dataset.files("test"),

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from pathlib import Path
 
-import dask
 import pandas as pd
-from distributed import default_client
 
 from pipeline.atomic import atomic_dir, check_not_input, check_replaceable, scratch_dir
 from pipeline.cleaning import REASON, clean_partition
-from pipeline.cluster import compute_tracked
-from pipeline.csv_input import (
-    DEFAULT_BLOCKSIZE,
-    DEFAULT_ENCODING,
-    UNDECODABLE,
-    check_undecodable,
-    read_csv_blocks,
-)
+from pipeline.csv_input import DEFAULT_BLOCKSIZE, DEFAULT_ENCODING, UNDECODABLE, check_undecodable
 from pipeline.dataset import STATS_FILE, TRAIN_STATS_FILE
+from pipeline.distributed.cluster import Client, compute_per_block, current_client
+from pipeline.distributed.csv_blocks import read_csv_blocks
 from pipeline.features import partition_stats, stats_to_json
 from pipeline.params import MAX_REJECT_SHARE
 from pipeline.progress import StepProgress
@@ -129,27 +121,27 @@ def make_dataset(
     progress = StepProgress("make-dataset", {"scanning": 0.15, "writing": 0.85})
     with scratch_dir(out_dir) as scratch:
         path, encoding = prepare_input(in_csv, encoding, scratch)
-        parts = read_csv_blocks(default_client(), path, REQUIRED_FOR_TRAINING,
+        client = current_client()
+        parts = read_csv_blocks(client, path, REQUIRED_FOR_TRAINING,
                                 blocksize=blocksize, encoding=encoding, progress=progress)
         log.info("reading %s in %d partitions", in_csv, len(parts))
-        return _write_dataset(parts, out_dir, max_reject_share, (path, encoding, in_csv),
-                              progress)
+        return _write_dataset(client, parts, out_dir, max_reject_share,
+                              (path, encoding, in_csv), progress)
 
 
-def _write_dataset(parts: list, out_dir: str | Path, max_reject_share: float,
+def _write_dataset(client: Client, parts: list, out_dir: str | Path, max_reject_share: float,
                    source: tuple[str, str, str | Path],
                    progress: StepProgress) -> dict[str, int]:
     path, encoding, in_csv = source
-    token = uuid.uuid4().hex[:8]
     with atomic_dir(out_dir) as tmp:
         for sub in (*SPLITS, REJECTS):
             (tmp / sub).mkdir(parents=True, exist_ok=True)
-        tasks = [dask.delayed(write_partition)(part, i, str(tmp),
-                                               dask_key_name=f"clean-split-write-{token}-{i}")
-                 for i, part in enumerate(parts)]
         totals: dict[str, int] = {}
         train_stats: dict[str, dict] = {}
-        results = compute_tracked(default_client(), tasks, progress, "writing", "partitions")
+        results = compute_per_block(client, write_partition, parts,
+                                    [(i, str(tmp)) for i in range(len(parts))],
+                                    name="clean-split-write", progress=progress,
+                                    phase="writing", detail="partitions")
         for counts, name, stats in results:
             for key, n in counts.items():
                 totals[key] = totals.get(key, 0) + n

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import uuid
 from pathlib import Path
 
-import dask
 import numpy as np
 import pandas as pd
-from distributed import default_client
 
 from pipeline import __version__
 from pipeline.atomic import (
@@ -32,14 +29,9 @@ from pipeline.atomic import (
     scratch_dir,
 )
 from pipeline.cleaning import REASON, clean_partition, id_column_of
-from pipeline.cluster import broadcast, compute_tracked
-from pipeline.csv_input import (
-    DEFAULT_BLOCKSIZE,
-    DEFAULT_ENCODING,
-    UNDECODABLE,
-    check_undecodable,
-    read_csv_blocks,
-)
+from pipeline.csv_input import DEFAULT_BLOCKSIZE, DEFAULT_ENCODING, UNDECODABLE, check_undecodable
+from pipeline.distributed.cluster import broadcast, compute_per_block, current_client
+from pipeline.distributed.csv_blocks import read_csv_blocks
 from pipeline.model import WineModel, load_model
 from pipeline.params import INTERVAL_COVERAGE
 from pipeline.progress import StepProgress
@@ -158,7 +150,7 @@ def predict(
 ) -> dict[str, int]:
     """Score ``input_csv`` with the model and write ``output_csv`` atomically, and its sheet.
 
-    Needs a connected Dask client (see :func:`pipeline.cluster.dask_client`).
+    Needs a connected Dask client (see :func:`pipeline.distributed.cluster.dask_client`).
 
     Parameters
     ----------
@@ -191,7 +183,7 @@ def predict(
     if sheet:
         _check_sheet(page, out, input_csv, model_path)
     model = load_model(model_path)
-    client = default_client()
+    client = current_client()
     progress = StepProgress("predict", {"scanning": 0.1, "scoring": 0.82, "sheet": 0.03,
                                         "joining": 0.05})
     with scratch_dir(out) as scratch:
@@ -200,12 +192,10 @@ def predict(
                                 encoding=encoding, progress=progress)
         model_future = broadcast(client, model)
         pieces = [str(scratch / f"part.{i:05d}.csv") for i in range(len(parts))]
-        token = uuid.uuid4().hex[:8]
-        counts = compute_tracked(client, [
-            dask.delayed(_write_piece)(part, model_future, piece,
-                                       dask_key_name=f"score-inventory-block-{token}-{i}")
-            for i, (part, piece) in enumerate(zip(parts, pieces, strict=True))
-        ], progress, "scoring", "blocks")
+        counts = compute_per_block(client, _write_piece, parts,
+                                   [(model_future, piece) for piece in pieces],
+                                   name="score-inventory-block", progress=progress,
+                                   phase="scoring", detail="blocks")
         rows = sum(c[0] for c in counts)
         check_undecodable(path, encoding, sum(c[2] for c in counts), rows, input_csv)
         if sheet:

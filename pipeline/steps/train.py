@@ -3,7 +3,7 @@
 ``--model sgd`` fits the linear model on hashed features (:mod:`pipeline.sgd`);
 ``--model lightgbm`` stacks LightGBM on it (:mod:`pipeline.gbm`); ``auto``
 fits both and keeps the one with the lower validation MAE.  Both come from
-one hashing of the rows (:mod:`pipeline.fit`).  The kept model's 80%
+one hashing of the rows (:mod:`pipeline.distributed.fit`).  The kept model's 80%
 prediction interval is placed on its validation residuals
 (:func:`pipeline.intervals.choose_interval`).
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from distributed import default_client
 
 from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.dataset import Dataset
-from pipeline.fit import Candidate, fit_candidates
+from pipeline.distributed.cluster import current_client
+from pipeline.distributed.fit import Candidate, fit_candidates
 from pipeline.intervals import choose_interval, segment_labels, spread_features
 from pipeline.metrics import regression_metrics
 from pipeline.model import WineModel, package_versions
@@ -89,7 +89,7 @@ def train(
 ) -> WineModel:
     """Train on the data set's ``train/`` split, validate on ``valid/``, save the model.
 
-    Needs a connected Dask client (see :func:`pipeline.cluster.dask_client`).
+    Needs a connected Dask client (see :func:`pipeline.distributed.cluster.dask_client`).
 
     Parameters
     ----------
@@ -115,7 +115,7 @@ def train(
     kinds = ("sgd",) if model_kind == "sgd" else ("sgd", "lightgbm")
     phases = ({"hashing": 0.55, "passes": 0.3, "trees": 0.15} if "lightgbm" in kinds
               else {"hashing": 0.75, "passes": 0.25})
-    found = fit_candidates(default_client(), dataset.files("train"), dataset.files("valid"),
+    found = fit_candidates(current_client(), dataset.files("train"), dataset.files("valid"),
                            kinds,
                            seed=seed, train_stats=dataset.train_stats(),
                            valid_step=step, progress=StepProgress("train", phases))

@@ -1,4 +1,4 @@
-"""Connect a step to a Dask cluster: the one named, or a LocalCluster sized to the machine."""
+"""Connect a step to a Dask cluster (the one named, or a LocalCluster) and run tasks on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 
 import dask
-from distributed import Client, Future, LocalCluster, as_completed
+from dask.delayed import Delayed
+from distributed import Client, Future, LocalCluster, as_completed, default_client
 
 from pipeline.progress import StepProgress
 
@@ -104,6 +105,21 @@ def dask_client(scheduler: str | None = None) -> Iterator[Client]:
         yield client
 
 
+def current_client() -> Client:
+    """The client of the cluster the step runs on, as :func:`dask_client` connected it.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    ValueError
+        When no client is connected.
+    """
+    return default_client()
+
+
 def worker_count(client: Client) -> int:
     """Number of workers the client's cluster has now (at least 1).
 
@@ -163,6 +179,38 @@ def compute_tracked(client: Client, tasks: list, progress: StepProgress | None, 
     return gather_tracked(client, client.compute(tasks), progress, phase, detail)
 
 
+def compute_per_block(client: Client, func: Callable, blocks: list[Delayed], args: list[tuple],
+                      *, name: str, progress: StepProgress | None, phase: str,
+                      detail: str = "") -> list:
+    """Compute ``func(block, *args[i])`` on the cluster for each lazy block, tracked.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    func : callable
+        Takes the block's value (a DataFrame, say) first.
+    blocks : list of dask.delayed.Delayed
+        E.g. :func:`pipeline.distributed.csv_blocks.read_csv_blocks`.
+    args : list of tuple
+        The further arguments of each block's call, one tuple per block; any may be
+        a future (see :func:`broadcast`).
+    name : str
+        Name of the tasks on the dashboard (``name-<run>-<i>``).
+    progress : StepProgress or None
+    phase, detail : str
+        See :func:`gather_tracked`.
+
+    Returns
+    -------
+    list
+        The calls' results, in the order of ``blocks``.
+    """
+    run = uuid.uuid4().hex[:8]
+    tasks = [dask.delayed(func)(block, *extra, dask_key_name=f"{name}-{run}-{i}")
+             for i, (block, extra) in enumerate(zip(blocks, args, strict=True))]
+    return compute_tracked(client, tasks, progress, phase, detail)
+
+
 def broadcast(client: Client, obj: object) -> Future:
     """Send ``obj`` (a model, say) to every worker once, for tasks to take as an argument."""
     [future] = client.scatter([obj], broadcast=True)
@@ -200,3 +248,20 @@ def submit_per_file(client: Client, func: Callable, files: list, *args: object,
     return [client.submit(func, str(f), *args, key=f"{name}-{run}-{i}", workers=[w],
                           allow_other_workers=True)
             for i, (f, w) in enumerate(zip(files, workers, strict=True))]
+
+
+def map_files(client: Client, func: Callable, files: list, *args: object, name: str) -> list:
+    """``func(path, *args)`` for each file, computed on the cluster and gathered.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    func, files, *args, name
+        See :func:`submit_per_file`.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``files``.
+    """
+    return client.gather(submit_per_file(client, func, files, *args, name=name))

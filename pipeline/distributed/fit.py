@@ -4,9 +4,9 @@ Every training file is hashed once, on a worker chosen up front (so the
 models' chains know where each block lives), and kept in the cluster's
 memory; every n-th validation row is hashed once beside them.  The linear
 model of the whole split and, for the stacked model, one per cross-fitting
-fold learn in the same passes (:func:`pipeline.sgd.fit_linear`); the GBM's
-out-of-fold text scores and every candidate's validation predictions come
-from the same blocks.  Nothing is hashed twice.
+fold learn in the same passes (:func:`pipeline.distributed.sgd.fit_linear`);
+the GBM's out-of-fold text scores and every candidate's validation
+predictions come from the same blocks.  Nothing is hashed twice.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 from distributed import Client, as_completed
 
-from pipeline.cluster import submit_per_file
 from pipeline.dataset import read_part
+from pipeline.distributed.cluster import map_files, submit_per_file
+from pipeline.distributed.gbm import fit_stacked_gbm
+from pipeline.distributed.sgd import fit_linear
 from pipeline.features import FeatureSpec, combine_stats, partition_stats
-from pipeline.gbm import fit_stacked_gbm
 from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import WineModel, clip_points
 from pipeline.progress import StepProgress
 from pipeline.sgd import (
     FULL,
     chains_for,
-    fit_linear,
     hash_block,
     hash_valid,
     linear_model,
@@ -77,7 +77,7 @@ def _stats_of_file(path: str) -> dict:
 
 
 def pick(models: dict, fold: int):
-    """One model of a chain's dict (see :func:`pipeline.sgd.fit_linear`)."""
+    """One model of a chain's dict (see :func:`pipeline.distributed.sgd.fit_linear`)."""
     return models[fold]
 
 
@@ -149,8 +149,7 @@ def fit_candidates(
     if recorded:
         stats = [train_stats[name] for name in names]
     else:
-        stats = client.gather(submit_per_file(client, _stats_of_file, files,
-                                              name="train-stats-block"))
+        stats = map_files(client, _stats_of_file, files, name="train-stats-block")
     rows = sum(s["rows"] for s in stats)
     if rows == 0:
         raise ValueError("the training split is empty")
