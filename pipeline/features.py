@@ -43,6 +43,9 @@ def description_words(df: pd.DataFrame) -> np.ndarray:
     -------
     numpy.ndarray of float
     """
+    texts = df["description"].fillna("").tolist()
+    if all(type(t) is str for t in texts):
+        return hashing.count_words(texts)
     return df["description"].fillna("").str.count(_WORD.pattern).to_numpy(dtype="float64")
 
 

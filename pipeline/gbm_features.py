@@ -44,12 +44,10 @@ def category_code(values: pd.Series) -> np.ndarray:
     -------
     numpy.ndarray of float32
     """
-    return np.array(
-        [zlib.crc32(v.encode("utf-8", "surrogatepass")) % CATEGORY_BUCKETS
-         if isinstance(v, str) else np.nan
-         for v in values.astype("object").to_numpy()],
-        dtype=np.float32,
-    )
+    codes, uniques = pd.factorize(values.astype("object"))
+    table = [zlib.crc32(v.encode("utf-8", "surrogatepass")) % CATEGORY_BUCKETS
+             if isinstance(v, str) else np.nan for v in np.asarray(uniques, dtype=object).tolist()]
+    return np.array([*table, np.nan], dtype=np.float32)[codes]
 
 
 def gbm_frame(df: pd.DataFrame, text_score: np.ndarray) -> pd.DataFrame:

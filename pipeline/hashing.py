@@ -780,6 +780,59 @@ def hash_bins(df: pd.DataFrame, words: np.ndarray, n_features: int) -> sp.csr_ma
     return _token_matrix(cols, n_features)
 
 
+@njit(cache=True, nogil=True)
+def words_count_kernel(cps, starts, classes):
+    """Whitespace-separated words of each text (runs of code points without :data:`SPACE`).
+
+    Parameters
+    ----------
+    cps, starts : numpy.ndarray
+        As :func:`code_points` gives them (lower-cased or not: case never makes a space).
+    classes : numpy.ndarray of uint8
+        :func:`char_classes`.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    n = starts.size - 1
+    out = np.zeros(n, dtype=np.float64)
+    for r in range(n):
+        count = 0
+        inside = False
+        for j in range(starts[r], starts[r + 1]):
+            if classes[cps[j]] & SPACE:
+                inside = False
+            elif not inside:
+                inside = True
+                count += 1
+        out[r] = count
+    return out
+
+
+def _plain_code_points(docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    # code_points without the lower-casing, for str texts.
+    starts = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, docs), dtype=np.int64, count=len(docs)), out=starts[1:])
+    joined = "".join(docs).encode("utf-32-le", "surrogatepass")
+    return np.frombuffer(joined, dtype=np.uint32), starts
+
+
+def count_words(texts: list[str]) -> np.ndarray:
+    r"""Whitespace-separated words of each text: ``len(text.split())``, as ``\S+`` counts them.
+
+    Parameters
+    ----------
+    texts : list of str
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    cps, starts = _plain_code_points(texts)
+    return words_count_kernel(cps, starts, char_classes())
+
+
 def compile_kernels() -> None:
     """Compile every kernel once, so numba's on-disk cache holds them.
 
@@ -792,3 +845,4 @@ def compile_kernels() -> None:
     hash_words(["a b"], 2**10)
     hash_categories(frame, 2**10)
     hash_bins(frame, np.array([2.0]), 2**10)
+    count_words(["a b"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from pipeline import hashing
 from pipeline.cleaning import clean_partition, parse_vintage
 from pipeline.csv_input import parse_block, read_header
 from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words
+from pipeline.gbm_features import CATEGORY_BUCKETS, category_code
 from pipeline.schema import CATEGORY_COLUMNS
 
 # Texts that stress tokenising, lower-casing, whitespace and UTF-8.
@@ -308,7 +311,37 @@ def test_word_count_of_the_char_kernel(tricky_frame, big_description):
     df = frame([*tricky_frame["description"].fillna("").tolist(), big_description])
     cps, starts = hashing.code_points(df["description"].fillna("").to_numpy())
     words = hashing.char_wb4_kernel(cps, starts, hashing.char_classes(), 2**20)[3]
-    assert np.array_equal(words, description_words(df))
+    assert np.array_equal(words, regex_words(df["description"].fillna("").tolist()))
+
+
+# --- the per-row numbers around the matrix: each equals its plain-Python definition ------
+
+def regex_words(texts) -> np.ndarray:
+    return np.array([len(re.findall(r"\S+", t)) for t in texts], dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def texts(sample_clean, tricky_frame, big_description) -> list[str]:
+    return [*sample_clean["description"].tolist(), *tricky_frame["description"].fillna(""),
+            big_description, "a\ud800b c \udfff", " \ud83c\udf77 ", "", " \t\n"]
+
+
+def test_word_count_is_the_regex_count(texts):
+    df = pd.DataFrame({"description": pd.Series([*texts, None], dtype=object)})
+    assert np.array_equal(description_words(df), regex_words([*texts, ""]))
+    encodable = [t for t in texts if not re.search("[\ud800-\udfff]", t)]
+    as_string = pd.DataFrame({"description": pd.Series(encodable, dtype="string")})
+    assert np.array_equal(description_words(as_string), regex_words(encodable))
+
+
+def test_category_code_is_crc32_of_each_value(sample_clean, tricky_frame):
+    for values in [*(sample_clean[c] for c in CATEGORY_COLUMNS),
+                   *(tricky_frame[c] for c in CATEGORY_COLUMNS),
+                   pd.Series(["a", None, np.nan, "", "a", 3, "\ud800"], dtype=object)]:
+        expected = np.array([zlib.crc32(v.encode("utf-8", "surrogatepass")) % CATEGORY_BUCKETS
+                             if isinstance(v, str) else np.nan
+                             for v in values.astype("object").tolist()], dtype=np.float32)
+        assert np.array_equal(category_code(values), expected, equal_nan=True)
 
 
 # --- the whole matrix ------------------------------------------------------------------
