@@ -29,7 +29,7 @@ from sklearn.linear_model import SGDRegressor  # noqa: E402
 
 from benchmarks.common import code_fingerprint  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
-from pipeline.features import FeatureSpec, combine_stats, numeric_frame, numeric_stats  # noqa: E402
+from pipeline.features import FeatureSpec  # noqa: E402
 from pipeline.metrics import regression_metrics  # noqa: E402
 from pipeline.model import SgdModel as LinearModel  # noqa: E402
 from pipeline.schema import TARGET  # noqa: E402
@@ -72,8 +72,7 @@ def run_reference(csv: Path, seed: int = 0, epochs: int | None = None) -> dict:
     del clean, split
     lap("split")
 
-    mean, std = combine_stats([numeric_stats(numeric_frame(train))])
-    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
+    spec = FeatureSpec().fit(train)
     y = train[TARGET].to_numpy(dtype="float64")
     y_mean = float(y.mean())
     x = spec.transform(train)

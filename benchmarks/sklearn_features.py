@@ -112,9 +112,9 @@ def sklearn_transform(spec: FeatureSpec, df: pd.DataFrame,
         bins = bins * spec.bin_weight
     with lap("numeric"):
         numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
-        mean = np.asarray(spec.numeric_mean)
+        mean = spec.numeric_mean_
         numeric = np.where(np.isnan(numeric), mean, numeric)
-        numeric = (numeric - mean) / np.asarray(spec.numeric_std) * spec.numeric_weight
+        numeric = (numeric - mean) / spec.numeric_std_ * spec.numeric_weight
         numeric = sp.csr_matrix(numeric.astype(np.float32))
     with lap("hstack"):
         return sp.hstack([text, chars, title, categories, bins, numeric], format="csr",

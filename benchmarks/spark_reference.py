@@ -78,7 +78,7 @@ from pyspark.sql.types import StringType, StructField, StructType  # noqa: E402
 from benchmarks.common import code_fingerprint  # noqa: E402
 from benchmarks.monitor import MB, _hwm_bytes  # noqa: E402
 from pipeline.cleaning import INDEX_ALIASES, VINTAGE_MAX, VINTAGE_MIN  # noqa: E402
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, combine_stats  # noqa: E402
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, NumericStats  # noqa: E402
 from pipeline.metrics import regression_metrics  # noqa: E402
 from pipeline.model import clip_points  # noqa: E402
 from pipeline.schema import (  # noqa: E402
@@ -366,7 +366,7 @@ def token_columns(df: DataFrame) -> DataFrame:
     return df
 
 
-def numeric_sums(train: DataFrame) -> tuple[dict[str, np.ndarray], float, float]:
+def numeric_sums(train: DataFrame) -> tuple[NumericStats, float, float]:
     """:func:`pipeline.features.numeric_stats` of the training rows, and the label's mean and std.
 
     Parameters
@@ -376,8 +376,7 @@ def numeric_sums(train: DataFrame) -> tuple[dict[str, np.ndarray], float, float]
 
     Returns
     -------
-    stats : dict
-        ``count``, ``sum``, ``sumsq`` per numeric feature.
+    stats : NumericStats
     y_mean, y_std : float
         Of ``points``; the sample standard deviation, the one LinearRegression scales
         its ``regParam`` by.
@@ -390,7 +389,7 @@ def numeric_sums(train: DataFrame) -> tuple[dict[str, np.ndarray], float, float]
     row = train.agg(*aggs).first()
     values = np.asarray([float(v or 0.0) for v in row[: 3 * len(NUMERIC_FEATURES)]])
     values = values.reshape(len(NUMERIC_FEATURES), 3)
-    stats = {"count": values[:, 0], "sum": values[:, 1], "sumsq": values[:, 2]}
+    stats = NumericStats(count=values[:, 0], sum=values[:, 1], sumsq=values[:, 2])
     return stats, float(row[-2]), float(row[-1] or 0.0)
 
 
@@ -457,7 +456,7 @@ def features(tokens: DataFrame, spec: FeatureSpec) -> DataFrame:
         else:
             df = ElementwiseProduct(scalingVec=DenseVector(np.full(size, weight)),
                                     inputCol=sources[out], outputCol=out).transform(df)
-    mean, std = np.asarray(spec.numeric_mean), np.asarray(spec.numeric_std)
+    mean, std = spec.numeric_mean_, spec.numeric_std_
     numeric = [((F.coalesce(F.col(n), F.lit(float(m))) - float(m)) / float(s)
                 * spec.numeric_weight).alias(f"{n}_scaled")
                for n, m, s in zip(NUMERIC_FEATURES, mean, std, strict=True)]
@@ -560,8 +559,7 @@ def _run(spark: SparkSession, csv: Path, epochs: int | None) -> dict:
 
     train_tokens = token_columns(split.filter(F.col("split") == "train"))
     sums, y_mean, y_std = numeric_sums(train_tokens)
-    mean, std = combine_stats([sums])
-    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
+    spec = FeatureSpec().fit_stats(sums)
     train, train_rows = _materialise(features(train_tokens, spec))
     lap("features")
 

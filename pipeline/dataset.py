@@ -16,11 +16,15 @@ import hashlib
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pipeline.atomic import content_dir, read_success
 from pipeline.storage import as_path
+
+if TYPE_CHECKING:
+    from pipeline.features import PartitionStats
 
 #: Rows per split, the rows set aside and the text encoding read.
 STATS_FILE = "stats.json"
@@ -120,21 +124,21 @@ class Dataset:
         """Read every n-th row of each file of ``split`` to keep about ``at_most`` rows."""
         return every_nth(self.rows(split), at_most)
 
-    def train_stats(self) -> dict[str, dict] | None:
+    def train_stats(self) -> dict[str, PartitionStats] | None:
         """The per-file training statistics make-dataset recorded, when usable.
 
         Returns
         -------
         dict or None
-            File name to :func:`pipeline.features.partition_stats`; None when the file is
+            File name to its :class:`pipeline.features.PartitionStats`; None when the file is
             absent or was made with other numeric features.
         """
-        from pipeline.features import stats_from_json
+        from pipeline.features import PartitionStats
 
         path = self.root / TRAIN_STATS_FILE
         if not path.is_file():
             return None
-        stats = {name: stats_from_json(record)
+        stats = {name: PartitionStats.from_json(record)
                  for name, record in json.loads(path.read_text())["partitions"].items()}
         return None if any(v is None for v in stats.values()) else stats
 

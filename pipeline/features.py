@@ -2,8 +2,9 @@
 
 Text and categories are hashed, so there is no vocabulary to fit and unseen
 categories in new data are fine.  The only learned state is the scaling of
-the few numeric columns, which :func:`numeric_stats` computes on the
-training split and :class:`FeatureSpec` carries inside the model file.
+the few numeric columns, which :class:`FeatureSpec` learns on the training
+split (from :class:`NumericStats` that add up over partitions) and carries
+inside the model file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
 
 from pipeline import hashing
 from pipeline.schema import CATEGORY_COLUMNS, TARGET
@@ -85,8 +87,51 @@ def numeric_frame(df: pd.DataFrame, words: np.ndarray | None = None) -> pd.DataF
     )
 
 
-def numeric_stats(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Partial sums of the numeric features, to be added across partitions.
+@dataclasses.dataclass(frozen=True, eq=False)
+class NumericStats:
+    """Count, sum and sum of squares of each numeric feature over its non-missing values.
+
+    What :class:`FeatureSpec` learns its scaling from.  The sums of two partitions add
+    up (``a + b``), so each partition can be summed where it lies and the sums merged.
+
+    Attributes
+    ----------
+    count, sum, sumsq : numpy.ndarray
+        One float per name in :data:`NUMERIC_FEATURES`.
+    """
+
+    count: np.ndarray
+    sum: np.ndarray
+    sumsq: np.ndarray
+
+    @classmethod
+    def zeros(cls) -> NumericStats:
+        """The sums of no rows: what merging starts from."""
+        n = len(NUMERIC_FEATURES)
+        return cls(count=np.zeros(n), sum=np.zeros(n), sumsq=np.zeros(n))
+
+    def __add__(self, other: NumericStats) -> NumericStats:
+        return NumericStats(count=self.count + other.count, sum=self.sum + other.sum,
+                            sumsq=self.sumsq + other.sumsq)
+
+    def scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of each feature.
+
+        Returns
+        -------
+        mean, std : numpy.ndarray
+            A constant or empty feature gets std 1, so that scaling it is a no-op.
+        """
+        safe = np.maximum(self.count, 1.0)
+        mean = self.sum / safe
+        var = np.maximum(self.sumsq / safe - mean**2, 0.0)
+        std = np.sqrt(var)
+        std[std < 1e-12] = 1.0
+        return mean, std
+
+
+def numeric_stats(frame: pd.DataFrame) -> NumericStats:
+    """Partial sums of the numeric features of one partition, to be added across partitions.
 
     Parameters
     ----------
@@ -95,21 +140,80 @@ def numeric_stats(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
     Returns
     -------
-    dict
-        ``count``, ``sum`` and ``sumsq`` over non-missing values, per column.
+    NumericStats
     """
     values = frame[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
     present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
-    return {
-        "count": present.sum(axis=0).astype("float64"),
-        "sum": filled.sum(axis=0),
-        "sumsq": (filled**2).sum(axis=0),
-    }
+    return NumericStats(count=present.sum(axis=0).astype("float64"), sum=filled.sum(axis=0),
+                        sumsq=(filled**2).sum(axis=0))
 
 
-def partition_stats(df: pd.DataFrame) -> dict:
-    """What the training needs to know of a partition before it hashes it.
+@dataclasses.dataclass(frozen=True, eq=False)
+class PartitionStats:
+    """What the training needs to know of its rows before it hashes them.
+
+    Made for each training file by make-dataset (kept in the data set's
+    ``train_stats.json``) or by train; the statistics of several files add up (``a + b``).
+
+    Attributes
+    ----------
+    rows : int
+    y_sum : float
+        Sum of the points.
+    numeric : NumericStats
+    """
+
+    rows: int
+    y_sum: float
+    numeric: NumericStats
+
+    @classmethod
+    def zeros(cls) -> PartitionStats:
+        """The statistics of no rows: what merging starts from."""
+        return cls(rows=0, y_sum=0.0, numeric=NumericStats.zeros())
+
+    def __add__(self, other: PartitionStats) -> PartitionStats:
+        return PartitionStats(rows=self.rows + other.rows, y_sum=self.y_sum + other.y_sum,
+                              numeric=self.numeric + other.numeric)
+
+    def to_json(self) -> dict:
+        """The statistics in plain JSON types (lists for arrays).
+
+        Returns
+        -------
+        dict
+            ``rows``, ``y_sum``, ``features`` (the numeric columns in order, so that
+            statistics of other numeric features can be told apart) and ``numeric``
+            (``count``, ``sum`` and ``sumsq`` lists).
+        """
+        numeric = {name: [float(x) for x in getattr(self.numeric, name)]
+                   for name in ("count", "sum", "sumsq")}
+        return {"rows": int(self.rows), "y_sum": float(self.y_sum),
+                "features": list(NUMERIC_FEATURES), "numeric": numeric}
+
+    @classmethod
+    def from_json(cls, record: dict) -> PartitionStats | None:
+        """Inverse of :meth:`to_json`; None when the numeric columns differ from ours.
+
+        Parameters
+        ----------
+        record : dict
+
+        Returns
+        -------
+        PartitionStats or None
+        """
+        if record.get("features") != list(NUMERIC_FEATURES):
+            return None
+        numeric = {name: np.asarray(record["numeric"][name], dtype="float64")
+                   for name in ("count", "sum", "sumsq")}
+        return cls(rows=int(record["rows"]), y_sum=float(record["y_sum"]),
+                   numeric=NumericStats(**numeric))
+
+
+def partition_stats(df: pd.DataFrame) -> PartitionStats:
+    """The :class:`PartitionStats` of cleaned training rows.
 
     Parameters
     ----------
@@ -118,77 +222,20 @@ def partition_stats(df: pd.DataFrame) -> dict:
 
     Returns
     -------
-    dict
-        ``rows``, ``y_sum`` (sum of the points) and ``numeric`` (see :func:`numeric_stats`).
+    PartitionStats
     """
     y = df[TARGET].to_numpy(dtype="float64")
-    return {"rows": len(df), "numeric": numeric_stats(numeric_frame(df)),
-            "y_sum": float(y.sum())}
+    return PartitionStats(rows=len(df), y_sum=float(y.sum()),
+                          numeric=numeric_stats(numeric_frame(df)))
 
 
-def stats_to_json(stats: dict) -> dict:
-    """:func:`partition_stats` output as plain JSON types (lists for arrays).
-
-    Parameters
-    ----------
-    stats : dict
-
-    Returns
-    -------
-    dict
-        With ``features`` naming the numeric columns in order, so statistics computed
-        for other numeric features can be told apart.
-    """
-    return {"rows": int(stats["rows"]), "y_sum": float(stats["y_sum"]),
-            "features": list(NUMERIC_FEATURES),
-            "numeric": {k: [float(x) for x in v] for k, v in stats["numeric"].items()}}
-
-
-def stats_from_json(record: dict) -> dict | None:
-    """Inverse of :func:`stats_to_json`; None when the numeric columns differ from ours.
-
-    Parameters
-    ----------
-    record : dict
-
-    Returns
-    -------
-    dict or None
-    """
-    if record.get("features") != list(NUMERIC_FEATURES):
-        return None
-    return {"rows": int(record["rows"]), "y_sum": float(record["y_sum"]),
-            "numeric": {k: np.asarray(v, dtype="float64")
-                        for k, v in record["numeric"].items()}}
-
-
-def combine_stats(parts: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Turn per-partition sums into the mean and standard deviation of each feature.
-
-    Parameters
-    ----------
-    parts : list of dict
-        Outputs of :func:`numeric_stats`.
-
-    Returns
-    -------
-    mean, std : numpy.ndarray
-        Per feature; a constant or empty feature gets std 1 so scaling is a no-op.
-    """
-    count = sum(p["count"] for p in parts)
-    total = sum(p["sum"] for p in parts)
-    sumsq = sum(p["sumsq"] for p in parts)
-    safe = np.maximum(count, 1.0)
-    mean = total / safe
-    var = np.maximum(sumsq / safe - mean**2, 0.0)
-    std = np.sqrt(var)
-    std[std < 1e-12] = 1.0
-    return mean, std
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class FeatureSpec:
     """How a cleaned row becomes a sparse feature vector.
+
+    A transformer in the scikit-learn shape: the hash sizes and block weights are its
+    parameters; the scaling of :data:`NUMERIC_FEATURES`, its only learned state, is
+    set by :meth:`fit`, :meth:`partial_fit` or :meth:`fit_stats` on the training split.
 
     Parameters
     ----------
@@ -207,8 +254,13 @@ class FeatureSpec:
         that let a linear model bend with price.
     char_weight, title_weight, category_weight, bin_weight, numeric_weight : float
         Block weights, so one regularisation strength suits every block.
-    numeric_mean, numeric_std : list of float
-        Scaling of :data:`NUMERIC_FEATURES`, learned on the training split.
+
+    Attributes
+    ----------
+    numeric_stats_ : NumericStats or None
+        Sums over the rows fitted so far (None before any fit).
+    numeric_mean_, numeric_std_ : numpy.ndarray or None
+        Scaling of :data:`NUMERIC_FEATURES` learned from them.
     """
 
     text_features: int = 2**20
@@ -221,12 +273,62 @@ class FeatureSpec:
     category_weight: float = 0.3
     bin_weight: float = 0.2
     numeric_weight: float = 1.0
-    numeric_mean: list[float] = dataclasses.field(
-        default_factory=lambda: [0.0] * len(NUMERIC_FEATURES)
-    )
-    numeric_std: list[float] = dataclasses.field(
-        default_factory=lambda: [1.0] * len(NUMERIC_FEATURES)
-    )
+    numeric_stats_: NumericStats | None = dataclasses.field(default=None, init=False)
+    numeric_mean_: np.ndarray | None = dataclasses.field(default=None, init=False)
+    numeric_std_: np.ndarray | None = dataclasses.field(default=None, init=False)
+
+    def fit(self, df: pd.DataFrame) -> FeatureSpec:
+        """Learn the numeric scaling on cleaned training rows (forgetting any earlier fit).
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+
+        Returns
+        -------
+        FeatureSpec
+            ``self``.
+        """
+        return self.fit_stats(numeric_stats(numeric_frame(df)))
+
+    def partial_fit(self, df: pd.DataFrame) -> FeatureSpec:
+        """Add cleaned training rows to those fitted so far, like ``StandardScaler.partial_fit``.
+
+        Fitting the partitions of a split one after the other gives the scaling of
+        :meth:`fit` on all of them (to rounding), and exactly that of :meth:`fit_stats`
+        on the sum of their :func:`numeric_stats`, as train computes it.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+
+        Returns
+        -------
+        FeatureSpec
+            ``self``.
+        """
+        seen = self.numeric_stats_ if self.numeric_stats_ is not None else NumericStats.zeros()
+        return self.fit_stats(seen + numeric_stats(numeric_frame(df)))
+
+    def fit_stats(self, stats: NumericStats) -> FeatureSpec:
+        """Learn the numeric scaling from sums made elsewhere (forgetting any earlier fit).
+
+        How the training fits on a cluster: each worker sums its partitions
+        (:func:`partition_stats`), the sums are added, and the total fitted here.
+
+        Parameters
+        ----------
+        stats : NumericStats
+            The sums of the whole training split.
+
+        Returns
+        -------
+        FeatureSpec
+            ``self``.
+        """
+        self.numeric_stats_ = stats
+        self.numeric_mean_, self.numeric_std_ = stats.scaling()
+        return self
 
     @property
     def n_features(self) -> int:
@@ -261,9 +363,14 @@ class FeatureSpec:
 
         Raises
         ------
+        sklearn.exceptions.NotFittedError
+            When no scaling has been learned yet (see :meth:`fit`).
         ValueError
             When ``df`` has no rows.
         """
+        if self.numeric_mean_ is None:
+            raise NotFittedError("this FeatureSpec has no numeric scaling yet: fit it on the "
+                                 "training rows (fit, partial_fit or fit_stats) first")
         if len(df) == 0:
             raise ValueError("Cannot vectorize empty sequence.")
         text, chars, words = hashing.hash_description(
@@ -274,9 +381,9 @@ class FeatureSpec:
         categories = hashing.hash_categories(df, self.category_features)
         bins = hashing.hash_bins(df, words, self.bin_features)
         numeric = numeric_frame(df, words)[list(NUMERIC_FEATURES)].to_numpy(dtype="float64")
-        mean = np.asarray(self.numeric_mean)
+        mean = self.numeric_mean_
         numeric = np.where(np.isnan(numeric), mean, numeric)
-        numeric = (numeric - mean) / np.asarray(self.numeric_std) * self.numeric_weight
+        numeric = (numeric - mean) / self.numeric_std_ * self.numeric_weight
         return sp.hstack(
             [
                 text,

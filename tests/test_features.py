@@ -1,7 +1,8 @@
-"""FeatureSpec.transform on a few hand-made rows: where each group lands, and its values.
+"""FeatureSpec on a few hand-made rows: its fitted scaling, and the matrix group by group.
 
 tests/test_hashing.py compares the compiled hashing with scikit-learn on the sample
-and on hostile text; here the matrix itself is read, group by group.
+and on hostile text; here the matrix itself is read, group by group, and the
+scaling's fit checked (whole, by parts, from sums, and recorded as JSON).
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from test_hashing import assert_same_csr
+from sklearn.exceptions import NotFittedError
+from test_hashing import assert_same_csr, with_scaling
 
 from benchmarks.sklearn_features import sklearn_transform
 from pipeline import hashing
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, numeric_frame
+from pipeline.features import (
+    NUMERIC_FEATURES,
+    FeatureSpec,
+    NumericStats,
+    PartitionStats,
+    numeric_frame,
+    numeric_stats,
+    partition_stats,
+)
 from pipeline.schema import CATEGORY_COLUMNS
 
 #: Scaling as training would learn it, and a numeric weight that is not 1.
 MEAN = [3.0, 9.0, 0.25, 2013.0, 0.25, 1.5]
 STD = [0.5, 3.0, 0.5, 2.0, 0.5, 0.5]
 
-SPEC = FeatureSpec(text_features=2**8, char_features=2**8, title_features=2**6,
-                   category_features=2**10, bin_features=2**5, numeric_weight=2.0,
-                   numeric_mean=MEAN, numeric_std=STD)
+SPEC = with_scaling(FeatureSpec(text_features=2**8, char_features=2**8, title_features=2**6,
+                                category_features=2**10, bin_features=2**5,
+                                numeric_weight=2.0), MEAN, STD)
 
 
 def rows() -> pd.DataFrame:
@@ -133,3 +143,60 @@ def test_each_row_is_transformed_on_its_own(matrix):
 
 def test_equals_the_scikit_learn_reference_on_these_rows(matrix):
     assert_same_csr(matrix, sklearn_transform(SPEC, rows()))
+
+
+# --- the fitted scaling ------------------------------------------------------------------
+
+def test_fit_learns_the_mean_and_std_of_the_present_values():
+    df = rows()
+    spec = FeatureSpec().fit(df)
+    raw = numeric_frame(df)
+    np.testing.assert_allclose(spec.numeric_mean_, raw.mean().to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(spec.numeric_std_, raw.std(ddof=0).to_numpy(), rtol=1e-12)
+    assert spec.numeric_stats_.count.tolist() == [3, 3, 4, 2, 4, 4]  # NaN left out
+
+
+def test_a_constant_or_empty_feature_gets_std_one():
+    df = rows().iloc[[1]]  # no price, no vintage, one row
+    spec = FeatureSpec().fit(df)
+    assert spec.numeric_std_.tolist() == [1.0] * len(NUMERIC_FEATURES)
+    assert spec.numeric_mean_[NUMERIC_FEATURES.index("log_price")] == 0.0
+
+
+def test_partial_fit_of_the_parts_is_fit_on_the_whole():
+    df = rows()
+    whole = FeatureSpec().fit(df)
+    parts = FeatureSpec().partial_fit(df.iloc[:1]).partial_fit(df.iloc[1:3])
+    parts.partial_fit(df.iloc[3:])
+    assert np.array_equal(parts.numeric_stats_.count, whole.numeric_stats_.count)
+    np.testing.assert_allclose(parts.numeric_mean_, whole.numeric_mean_, rtol=1e-12)
+    np.testing.assert_allclose(parts.numeric_std_, whole.numeric_std_, rtol=1e-12)
+    # Exactly what train computes from the sums of each part, added in order.
+    sums = [numeric_stats(numeric_frame(p)) for p in (df.iloc[:1], df.iloc[1:3], df.iloc[3:])]
+    merged = FeatureSpec().fit_stats(sum(sums, NumericStats.zeros()))
+    assert np.array_equal(parts.numeric_mean_, merged.numeric_mean_)
+    assert np.array_equal(parts.numeric_std_, merged.numeric_std_)
+    # fit starts again: it forgets what partial_fit saw.
+    assert np.array_equal(parts.fit(df.iloc[:2]).numeric_mean_,
+                          FeatureSpec().fit(df.iloc[:2]).numeric_mean_)
+
+
+def test_the_transform_of_an_unfitted_spec_is_refused():
+    with pytest.raises(NotFittedError, match="fit it on the training rows"):
+        FeatureSpec().transform(rows())
+
+
+def test_partition_stats_add_up_and_survive_json():
+    df = rows()
+    a, b = partition_stats(df.iloc[:2]), partition_stats(df.iloc[2:])
+    total = sum([a, b], PartitionStats.zeros())
+    assert total.rows == 4 and total.y_sum == pytest.approx(df["points"].sum())
+    whole = partition_stats(df)
+    for name in ("count", "sum", "sumsq"):
+        np.testing.assert_allclose(getattr(total.numeric, name), getattr(whole.numeric, name))
+    back = PartitionStats.from_json(whole.to_json())
+    assert (back.rows, back.y_sum) == (whole.rows, whole.y_sum)
+    for name in ("count", "sum", "sumsq"):
+        assert np.array_equal(getattr(back.numeric, name), getattr(whole.numeric, name))
+    other = {**whole.to_json(), "features": list(NUMERIC_FEATURES[:-1])}
+    assert PartitionStats.from_json(other) is None  # made with other numeric features

@@ -25,7 +25,7 @@ from conftest import ROOT
 from pipeline import hashing
 from pipeline.cleaning import clean_partition, parse_vintage
 from pipeline.csv_input import parse_block, read_header
-from pipeline.features import NUMERIC_FEATURES, FeatureSpec, description_words
+from pipeline.features import NUMERIC_FEATURES, FeatureSpec, NumericStats, description_words
 from pipeline.gbm_features import CATEGORY_BUCKETS, category_code
 from pipeline.schema import CATEGORY_COLUMNS
 
@@ -346,17 +346,28 @@ def test_category_code_is_crc32_of_each_value(sample_clean, tricky_frame):
 
 # --- the whole matrix ------------------------------------------------------------------
 
+def with_scaling(spec: FeatureSpec, mean: list[float] | None = None,
+                 std: list[float] | None = None) -> FeatureSpec:
+    """``spec`` fitted to numeric means and standard deviations (default 0 and 1).
+
+    Through :meth:`FeatureSpec.fit_stats`, on the sums one row with those moments would
+    give (the standard deviations come back to within rounding).
+    """
+    n = len(NUMERIC_FEATURES)
+    mean = np.asarray(mean if mean is not None else [0.0] * n, dtype="float64")
+    std = np.asarray(std if std is not None else [1.0] * n, dtype="float64")
+    return spec.fit_stats(NumericStats(count=np.ones(n), sum=mean, sumsq=std**2 + mean**2))
+
+
 def spec_variants() -> list[FeatureSpec]:
-    scaled = FeatureSpec(
-        numeric_mean=[3.1, 10.2, 0.07, 2011.5, 0.04, 3.6],
-        numeric_std=[0.7, 4.4, 0.25, 5.5, 0.2, 0.35],
-    )
-    odd = FeatureSpec(text_features=50_000, char_features=2**19 + 1, title_features=777,
-                      category_features=2**10, bin_features=97, char_weight=0.7,
-                      title_weight=1.3, category_weight=0.0, bin_weight=2.5,
-                      numeric_weight=0.5, numeric_mean=[1.0] * len(NUMERIC_FEATURES),
-                      numeric_std=[3.0] * len(NUMERIC_FEATURES))
-    return [FeatureSpec(), scaled, odd]
+    scaled = with_scaling(FeatureSpec(), [3.1, 10.2, 0.07, 2011.5, 0.04, 3.6],
+                          [0.7, 4.4, 0.25, 5.5, 0.2, 0.35])
+    odd = with_scaling(
+        FeatureSpec(text_features=50_000, char_features=2**19 + 1, title_features=777,
+                    category_features=2**10, bin_features=97, char_weight=0.7,
+                    title_weight=1.3, category_weight=0.0, bin_weight=2.5, numeric_weight=0.5),
+        [1.0] * len(NUMERIC_FEATURES), [3.0] * len(NUMERIC_FEATURES))
+    return [with_scaling(FeatureSpec()), scaled, odd]
 
 
 @pytest.mark.parametrize("spec", spec_variants(), ids=["default", "scaled", "odd"])
@@ -403,7 +414,7 @@ def test_transform_with_a_big_description(big_description):
 
 
 def test_transform_with_a_surrogate():
-    spec = FeatureSpec()
+    spec = with_scaling(FeatureSpec())
     # Object columns: Arrow strings cannot hold a lone surrogate at all.
     in_title = frame(["fine text", "more"], titles=["bad \udc80 title", "ok"], dtype="object")
     assert_same_csr(spec.transform(in_title), sklearn_transform(spec, in_title))
@@ -417,9 +428,9 @@ def test_transform_with_a_surrogate():
 def test_transform_of_no_rows():
     empty = frame(["x"]).iloc[:0]
     with pytest.raises(StopIteration):
-        sklearn_transform(FeatureSpec(), empty)
+        sklearn_transform(with_scaling(FeatureSpec()), empty)
     with pytest.raises(ValueError, match="empty"):
-        FeatureSpec().transform(empty)
+        with_scaling(FeatureSpec()).transform(empty)
 
 
 def test_module_imports_no_dask():

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import read_split, run_cli
 from pipeline.distributed.csv_blocks import read_csv_blocks
-from pipeline.features import partition_stats, stats_from_json
+from pipeline.features import PartitionStats, partition_stats
 from pipeline.schema import REQUIRED_FOR_TRAINING, SchemaError
 from pipeline.steps.make_dataset import TooManyRejects, make_dataset
 
@@ -47,11 +47,11 @@ def test_training_statistics_are_recorded_per_file(dataset_dir):
     assert sorted(recorded) == [f.name for f in files]
     for f in files:
         expected = partition_stats(pd.read_parquet(f))
-        got = stats_from_json(recorded[f.name])
-        assert got["rows"] == expected["rows"] > 0
-        assert got["y_sum"] == pytest.approx(expected["y_sum"])
-        for key, values in expected["numeric"].items():
-            np.testing.assert_allclose(got["numeric"][key], values)
+        got = PartitionStats.from_json(recorded[f.name])
+        assert got.rows == expected.rows > 0
+        assert got.y_sum == pytest.approx(expected.y_sum)
+        for key in ("count", "sum", "sumsq"):
+            np.testing.assert_allclose(getattr(got.numeric, key), getattr(expected.numeric, key))
 
 
 def test_cleaned_types_and_vintage(dataset_dir):

@@ -32,7 +32,7 @@ def rows(sample_csv) -> pd.DataFrame:
 def model(rows) -> SgdModel:
     """A real linear model on small hash spaces, fitted on the sample's first rows."""
     spec = FeatureSpec(text_features=2**10, char_features=2**10, title_features=2**8,
-                       category_features=2**8, bin_features=2**6)
+                       category_features=2**8, bin_features=2**6).fit(rows)
     y = rows["points"].to_numpy(dtype="float64")
     estimator = SGDRegressor(random_state=0).fit(spec.transform(rows), y - y.mean())
     return SgdModel(spec=spec, estimator=estimator, target_mean=float(y.mean()),

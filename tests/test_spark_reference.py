@@ -163,7 +163,7 @@ def test_cleaning_and_tokens_match_the_pipeline(spark, synthetic_csv):
         assert np.allclose(numeric[name], tokens[name].astype(float), equal_nan=True), name
 
     # The assembled vector: FeatureSpec's width, blocks, l2 norms and weights.
-    spec = FeatureSpec()
+    spec = FeatureSpec().fit(rows)
     blocks = spec.blocks()
     for row in features(token_columns(frame), spec).limit(20).collect():
         vector = row["features"]

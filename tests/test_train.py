@@ -60,7 +60,7 @@ def test_scaling_is_learned_on_train_only(model_path, dataset_dir):
     model = load_model(model_path)
     train = read_split(dataset_dir, "train")
     expected = np.log1p(train["price"].dropna()).mean()
-    assert model.spec.numeric_mean[0] == pytest.approx(expected, rel=1e-9)
+    assert model.spec.numeric_mean_[0] == pytest.approx(expected, rel=1e-9)
 
 
 def test_validation_beats_the_mean_by_far(model_path, dataset_dir):
@@ -88,8 +88,8 @@ def test_recorded_statistics_give_the_same_model(client, dataset_dir):
     second = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=2)
     (a, info_a), (b, info_b) = ((c["sgd"].model, c["sgd"].info) for c in (first, second))
     assert info_a["stats_from_dataset"] and not info_b["stats_from_dataset"]
-    np.testing.assert_allclose(a.spec.numeric_mean, b.spec.numeric_mean)
-    np.testing.assert_allclose(a.spec.numeric_std, b.spec.numeric_std)
+    np.testing.assert_allclose(a.spec.numeric_mean_, b.spec.numeric_mean_)
+    np.testing.assert_allclose(a.spec.numeric_std_, b.spec.numeric_std_)
     assert a.target_mean == pytest.approx(b.target_mean)
     np.testing.assert_allclose(a.estimator.coef_, b.estimator.coef_, rtol=1e-6, atol=1e-9)
     # Statistics of other files (a data set changed by hand) are not trusted.
@@ -259,7 +259,7 @@ def test_each_fold_model_learns_only_the_rows_outside_its_fold():
 def test_out_of_fold_scores_come_from_the_model_that_did_not_see_the_row(sample_csv):
     df = pd.read_csv(sample_csv, index_col=0).head(300)
     df["vintage"] = np.nan
-    spec = FeatureSpec()
+    spec = FeatureSpec().fit(df)
     block = hash_block(df, spec, y_mean=88.0, dense=True)
     assert (block.fold == fold_of(df["description"], N_FOLDS)).all()
     models = visit(new_models([FULL, *range(N_FOLDS)], seed=0), block)

@@ -23,7 +23,7 @@ from pipeline.dataset import read_part
 from pipeline.distributed.cluster import map_files, submit_per_file
 from pipeline.distributed.gbm import fit_stacked_gbm
 from pipeline.distributed.sgd import fit_linear
-from pipeline.features import FeatureSpec, combine_stats, partition_stats
+from pipeline.features import FeatureSpec, PartitionStats, partition_stats
 from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import WineModel, clip_points
 from pipeline.progress import StepProgress
@@ -72,7 +72,7 @@ def _hash_valid_file(path: str, spec: FeatureSpec, step: int):
     return hash_valid(read_part(path), spec, step, dense=True)
 
 
-def _stats_of_file(path: str) -> dict:
+def _stats_of_file(path: str) -> PartitionStats:
     return partition_stats(read_part(path))
 
 
@@ -104,7 +104,7 @@ def fit_candidates(
     valid_files: list[str],
     kinds: tuple[str, ...] = ("sgd", "lightgbm"),
     seed: int = 0,
-    train_stats: dict[str, dict] | None = None,
+    train_stats: dict[str, PartitionStats] | None = None,
     valid_step: int = 1,
     epochs: int | None = None,
     progress: StepProgress | None = None,
@@ -150,13 +150,13 @@ def fit_candidates(
         stats = [train_stats[name] for name in names]
     else:
         stats = map_files(client, _stats_of_file, files, name="train-stats-block")
-    rows = sum(s["rows"] for s in stats)
+    total = sum(stats, PartitionStats.zeros())
+    rows = total.rows
     if rows == 0:
         raise ValueError("the training split is empty")
-    mean, std = combine_stats([s["numeric"] for s in stats])
-    y_mean = sum(s["y_sum"] for s in stats) / rows
-    spec = FeatureSpec(numeric_mean=mean.tolist(), numeric_std=std.tolist())
-    kept = [f for f, s in zip(files, stats, strict=True) if s["rows"] > 0]
+    y_mean = total.y_sum / rows
+    spec = FeatureSpec().fit_stats(total.numeric)
+    kept = [f for f, s in zip(files, stats, strict=True) if s.rows > 0]
 
     run = uuid.uuid4().hex[:8]
     k_folds = n_folds(rows)

@@ -18,7 +18,7 @@ from pipeline.csv_input import DEFAULT_BLOCKSIZE, DEFAULT_ENCODING, UNDECODABLE,
 from pipeline.dataset import STATS_FILE, TRAIN_STATS_FILE
 from pipeline.distributed.cluster import Client, compute_per_block, current_client
 from pipeline.distributed.csv_blocks import read_csv_blocks
-from pipeline.features import partition_stats, stats_to_json
+from pipeline.features import partition_stats
 from pipeline.params import MAX_REJECT_SHARE
 from pipeline.progress import StepProgress
 from pipeline.schema import REJECTS, REQUIRED_FOR_TRAINING
@@ -58,7 +58,8 @@ def write_partition(
     name : str
         File name of the pieces, the same in every split directory.
     train_stats : dict
-        :func:`pipeline.features.partition_stats` of the training piece, in JSON types.
+        :func:`pipeline.features.partition_stats` of the training piece, in JSON types
+        (:meth:`pipeline.features.PartitionStats.to_json`).
     """
     clean, rejects = clean_partition(raw, require_points=True)
     split = split_of(clean["description"])
@@ -73,7 +74,7 @@ def write_partition(
     # Counted by kind: a malformed line's reason quotes the line, which the rejects keep.
     for reason, n in rejects[REASON].str.split(": ", n=1).str[0].value_counts().items():
         counts[f"reason:{reason}"] = int(n)
-    return counts, name, stats_to_json(partition_stats(pieces["train"]))
+    return counts, name, partition_stats(pieces["train"]).to_json()
 
 
 def make_dataset(
