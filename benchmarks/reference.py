@@ -31,7 +31,7 @@ from benchmarks.common import code_fingerprint  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
 from pipeline.features import FeatureSpec  # noqa: E402
 from pipeline.metrics import regression_metrics  # noqa: E402
-from pipeline.model import SgdModel as LinearModel  # noqa: E402
+from pipeline.model import SgdModel  # noqa: E402
 from pipeline.schema import TARGET  # noqa: E402
 from pipeline.sgd import SGD_PARAMS, n_epochs  # noqa: E402
 from pipeline.splitting import split_of  # noqa: E402
@@ -86,9 +86,9 @@ def run_reference(csv: Path, seed: int = 0, epochs: int | None = None) -> dict:
     x_mb = (x.data.nbytes + x.indices.nbytes + x.indptr.nbytes) / 2**20
     del x
 
-    model = LinearModel(spec=spec, estimator=sgd, target_mean=y_mean)
+    model = SgdModel(spec=spec, seed=seed, epochs=passes, estimator_=sgd, target_mean_=y_mean)
     y_test = test[TARGET].to_numpy(dtype="float64")
-    test_metrics = regression_metrics(y_test, model.predict_frame(test))
+    test_metrics = regression_metrics(y_test, model.predict(test))
     lap("score_test")
 
     return {

@@ -122,7 +122,7 @@ def cross_validate(
                                    kinds=models, seed=seed)
             for name, candidate in found.items():
                 result[name] = regression_metrics(test[TARGET],
-                                                  candidate.model.predict_frame(test))
+                                                  candidate.model.predict(test))
         log.info("fold %d: %s", k, json.dumps({m: round(result[m]["mae"], 4)
                                                for m in MODELS if m in result}))
         per_fold.append(result)

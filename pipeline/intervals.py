@@ -430,6 +430,6 @@ def choose_interval(features: pd.DataFrame, residuals: np.ndarray,
 
 
 def _around(offsets: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    # The ranges always hold the prediction, as WineModel.bounds makes them.
+    # The ranges always hold the prediction, as WineModel.predict_interval makes them.
     low, high = offsets
     return np.minimum(low, 0), np.maximum(high, 0)

@@ -318,5 +318,5 @@ def linear_model(chains: list[dict[int, SGDRegressor]], spec: FeatureSpec, y_mea
     estimator = merged(chains)[FULL]
     if not np.all(np.isfinite(estimator.coef_)):
         raise FloatingPointError("SGD diverged: non-finite coefficients; lower eta0")
-    return SgdModel(spec=spec, estimator=estimator, target_mean=float(y_mean),
+    return SgdModel(spec=spec, seed=seed, estimator_=estimator, target_mean_=float(y_mean),
                     metadata={"model": "sgd", "params": {**SGD_PARAMS, "seed": seed}})

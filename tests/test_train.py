@@ -66,8 +66,8 @@ def test_scaling_is_learned_on_train_only(model_path, dataset_dir):
 def test_validation_beats_the_mean_by_far(model_path, dataset_dir):
     model = load_model(model_path)
     valid = read_split(dataset_dir, "valid")
-    ours = regression_metrics(valid["points"], model.predict_frame(valid))
-    mean = regression_metrics(valid["points"], np.full(len(valid), model.target_mean))
+    ours = regression_metrics(valid["points"], model.predict(valid))
+    mean = regression_metrics(valid["points"], np.full(len(valid), model.target_mean_))
     assert ours["mae"] == pytest.approx(model.metadata["valid_metrics"]["mae"])
     assert ours["mae"] < 1.45
     assert ours["mae"] < 0.65 * mean["mae"]
@@ -78,7 +78,7 @@ def test_same_seed_same_model(client, dataset_dir):
     a = fit(client, dataset_dir, kinds=("sgd",), seed=3, epochs=3)["sgd"].model
     b = fit(client, dataset_dir, kinds=("sgd",), seed=3, epochs=3)["sgd"].model
     valid = read_split(dataset_dir, "valid")
-    np.testing.assert_array_equal(a.predict_frame(valid), b.predict_frame(valid))
+    np.testing.assert_array_equal(a.predict(valid), b.predict(valid))
 
 
 def test_recorded_statistics_give_the_same_model(client, dataset_dir):
@@ -90,8 +90,8 @@ def test_recorded_statistics_give_the_same_model(client, dataset_dir):
     assert info_a["stats_from_dataset"] and not info_b["stats_from_dataset"]
     np.testing.assert_allclose(a.spec.numeric_mean_, b.spec.numeric_mean_)
     np.testing.assert_allclose(a.spec.numeric_std_, b.spec.numeric_std_)
-    assert a.target_mean == pytest.approx(b.target_mean)
-    np.testing.assert_allclose(a.estimator.coef_, b.estimator.coef_, rtol=1e-6, atol=1e-9)
+    assert a.target_mean_ == pytest.approx(b.target_mean_)
+    np.testing.assert_allclose(a.estimator_.coef_, b.estimator_.coef_, rtol=1e-6, atol=1e-9)
     # Statistics of other files (a data set changed by hand) are not trusted.
     stale = {"part.99999.parquet": next(iter(recorded.values()))}
     third = fit(client, dataset_dir, kinds=("sgd",), seed=1, epochs=1, train_stats=stale)
@@ -110,9 +110,9 @@ def test_big_validation_splits_are_scored_on_evenly_spread_rows(client, dataset_
     for candidate in found.values():  # both candidates, on the same rows
         np.testing.assert_array_equal(candidate.pairs[:, 0], rows["points"].to_numpy())
     np.testing.assert_allclose(found["sgd"].pairs[:, 1],
-                               found["sgd"].model.predict_frame(rows), atol=1e-9)
+                               found["sgd"].model.predict(rows), atol=1e-9)
     np.testing.assert_allclose(found["lightgbm"].pairs[:, 1],
-                               found["lightgbm"].model.predict_frame(rows), atol=1e-6)
+                               found["lightgbm"].model.predict(rows), atol=1e-6)
 
 
 def test_stale_recorded_statistics_are_ignored(dataset_dir, tmp_path):
@@ -155,7 +155,7 @@ def test_incomplete_dataset_is_refused(tmp_path):
 
 def test_interval_is_calibrated_on_validation(model_path, dataset_dir):
     model = load_model(model_path)
-    low, high = model.residual_quantiles
+    low, high = model.metadata["interval"]["residual_quantiles"]
     assert low < 0 < high
     valid = read_split(dataset_dir, "valid")
     iv = model.predict_interval(valid)
@@ -168,26 +168,26 @@ def test_lightgbm_stacked_on_the_text_score(tmp_path, client, dataset_dir, model
     out = tmp_path / "gbm.joblib"
     gbm = train(dataset_dir, out, model_kind="lightgbm")
     assert isinstance(gbm, StackedGbmModel)
-    assert isinstance(gbm.text_model, SgdModel)
-    assert 1 <= gbm.best_iteration <= 2000
+    assert isinstance(gbm.text_model_, SgdModel)
+    assert 1 <= gbm.best_iteration_ <= 2000
     assert load_model(out).metadata["model"] == "lightgbm"
     test = read_split(dataset_dir, "test")
-    ours = regression_metrics(test["points"], gbm.predict_frame(test))
-    linear = regression_metrics(test["points"], load_model(model_path).predict_frame(test))
+    ours = regression_metrics(test["points"], gbm.predict(test))
+    linear = regression_metrics(test["points"], load_model(model_path).predict(test))
     assert ours["mae"] < 1.35
     # Stacking must not be worse than the linear model it is built on (beyond noise).
     assert ours["mae"] < linear["mae"] + 0.02
     iv = gbm.predict_interval(test)
     inside = ((test["points"] >= iv["lower"]) & (test["points"] <= iv["upper"])).mean()
     assert 0.7 <= inside <= 0.9
-    assert gbm.text_weight in TEXT_WEIGHTS
+    assert gbm.text_weight_ in TEXT_WEIGHTS
 
     # Contributions add up to the blended prediction, whatever the blend.
     rows = test.head(50)
-    for weight in (gbm.text_weight, 0.3):
-        gbm.text_weight = weight
+    for weight in (gbm.text_weight_, 0.3):
+        gbm.text_weight_ = weight
         parts = gbm.contributions(rows)
-        np.testing.assert_allclose(parts.sum(axis=1), gbm.predict_raw(rows), atol=1e-6)
+        np.testing.assert_allclose(parts.sum(axis=1), gbm._raw(rows), atol=1e-6)
 
 
 def test_text_weight_is_chosen_on_validation_errors():
@@ -217,7 +217,7 @@ def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
     model = load_model(model_path)
     rows = read_split(dataset_dir, "test").head(300)
     importance, explained = explanations(model, rows)
-    predicted = model.predict_frame(rows)
+    predicted = model.predict(rows)
     # The highest- and the lowest-predicted wine, each with the prediction it was given.
     wines = explained.drop_duplicates("id")
     assert wines["id"].tolist() == [rows["id"].iloc[np.argmax(predicted)],
@@ -226,7 +226,7 @@ def test_explanations_add_up_to_the_predictions(model_path, dataset_dir):
         [predicted.max(), predicted.min()], abs=1e-4)
     # Every feature group's contribution is there (the title's too): they add up to
     # the unclipped prediction.
-    raw = model.predict_raw(rows)
+    raw = model._raw(rows)
     assert explained.groupby("id", sort=False)["contribution"].sum().to_numpy() == \
         pytest.approx([raw.max(), raw.min()], abs=1e-4)
     assert set(explained["feature"]) == {*model.spec.blocks(), "baseline"}
@@ -325,7 +325,9 @@ def test_the_model_places_its_interval_on_the_validation_rows(client, model_path
     valid = read_split(dataset_dir, "valid")
     assert record["rows"] == len(valid)
     assert record["kind"] == model.interval_kind in ("adaptive", "constant")
-    assert model.residual_quantiles == tuple(record["constant_offsets"])
+    constant = (model.interval_ if model.interval_kind == "constant" else model.other_interval_)
+    assert [constant.low_, constant.high_] == record["constant_offsets"]
+    assert record["residual_quantiles"] == record["constant_offsets"]
     # The constant offsets bound 80% of the validation residuals; whichever range is given
     # holds the prediction, and its record says why when it is the constant one.
     table = record["valid_constant"]
@@ -337,8 +339,10 @@ def test_the_model_places_its_interval_on_the_validation_rows(client, model_path
     assert (ranges["predicted_points"] <= ranges["upper"]).all()
     if model.interval_kind == "adaptive":  # the range differs from wine to wine
         assert (ranges["upper"] - ranges["lower"]).std() > 0.05
-    other = model.predict_interval(valid, other=True)
-    assert other["predicted_points"].equals(ranges["predicted_points"])
+    both = model.predict_interval(valid, other=True)
+    assert both[list(ranges.columns)].equals(ranges)
+    assert (both["other_lower"] <= both["predicted_points"]).all()
+    assert (both["predicted_points"] <= both["other_upper"]).all()
 
 
 def test_evaluate_reports_the_interval_overall_and_per_segment(client, model_path, dataset_dir,

@@ -89,14 +89,14 @@ def fit_stacked_gbm(
         )
     curve = np.asarray(gbm.evals_result_["valid_0"]["l1"])
     best = int(np.argmin(curve)) + 1
-    mean = text_model.target_mean
+    mean = text_model.target_mean_
     trees = gbm.booster_.predict(valid[features], num_iteration=best) + mean
     actual = valid[LABEL].to_numpy() + mean
     text = valid["text_score"].to_numpy(dtype="float64")
     text_weight = choose_text_weight(trees, text, actual)
     model = StackedGbmModel(
-        text_model=text_model, booster=gbm.booster_, best_iteration=best, target_mean=mean,
-        text_weight=text_weight,
+        text_model_=text_model, booster_=gbm.booster_, best_iteration_=best,
+        target_mean_=mean, text_weight_=text_weight,
         metadata={"model": "lightgbm", "params": {**params, "seed": seed}},
     )
     info = {"gbm_rows": rows, "gbm_every_nth_row": step, **plan, "best_iteration": best,

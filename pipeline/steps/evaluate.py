@@ -129,16 +129,16 @@ def score_test_rows(df: pd.DataFrame, model: WineModel, line: tuple[float, float
     ScoredTestRows
     """
     y = df[TARGET].to_numpy(dtype="float64")
-    interval = model.predict_interval(df)
+    interval = model.predict_interval(df, other=True)
     pred = interval["predicted_points"].to_numpy()
     inside = float(((y >= interval["lower"]) & (y <= interval["upper"])).sum())
     segments = segment_labels(df["price"], df["taster_name"])
     ranges = {"used": coverage_sums(y, interval["lower"].to_numpy(),
                                     interval["upper"].to_numpy(), segments)}
-    if model.other_interval is not None:
-        other = model.bounds(df, pred, other=True)
-        ranges["other"] = coverage_sums(y, other["lower"], other["upper"], segments)
-    baselines = baseline_predictions(df, model.target_mean, line)
+    if model.other_interval_ is not None:
+        ranges["other"] = coverage_sums(y, interval["other_lower"].to_numpy(),
+                                        interval["other_upper"].to_numpy(), segments)
+    baselines = baseline_predictions(df, model.target_mean_, line)
     mean_pred, price_pred = baselines["mean"], baselines["price_only"]
     sample = df.assign(predicted_points=pred, lower=interval["lower"], upper=interval["upper"],
                        baseline_mean=mean_pred, baseline_price=price_pred).iloc[::step]
@@ -168,7 +168,7 @@ def word_weights(model: WineModel, descriptions: pd.Series, top: int = TOP_TERMS
         Columns ``term`` and ``weight``, largest first; empty when the model is not linear.
     """
     linear = model.linear_model
-    coef = getattr(linear.estimator, "coef_", None)
+    coef = getattr(linear.estimator_, "coef_", None)
     texts = descriptions.dropna().astype(str).iloc[:TERM_SOURCE_ROWS]
     if coef is None or len(texts) < 5:
         return pd.DataFrame({"term": [], "weight": []})
@@ -294,9 +294,9 @@ def interval_record(results: list, model: WineModel) -> dict:
     record = {"kind": model.interval_kind,
               "reason": model.metadata.get("interval", {}).get("reason"),
               "test": coverage_table(add_coverage_sums([r.ranges["used"] for r in results]))}
-    if model.other_interval is not None:
+    if model.other_interval_ is not None:
         record["other"] = {
-            "kind": model.other_interval.kind,
+            "kind": model.other_interval_.kind,
             "test": coverage_table(add_coverage_sums([r.ranges["other"] for r in results]))}
     return record
 

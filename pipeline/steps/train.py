@@ -5,7 +5,7 @@
 fits both and keeps the one with the lower validation MAE.  Both come from
 one hashing of the rows (:mod:`pipeline.distributed.fit`).  The kept model's 80%
 prediction interval is placed on its validation residuals
-(:func:`pipeline.intervals.choose_interval`).
+(:meth:`pipeline.model.WineModel.fit_interval`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pipeline.atomic import check_not_input, check_replaceable
 from pipeline.dataset import Dataset
 from pipeline.distributed.cluster import current_client
 from pipeline.distributed.fit import Candidate, fit_candidates
-from pipeline.intervals import choose_interval, segment_labels, spread_features
+from pipeline.intervals import segment_labels, spread_features
 from pipeline.metrics import regression_metrics
 from pipeline.model import WineModel, package_versions
 from pipeline.params import VALID_SCORE_ROWS
@@ -54,31 +54,27 @@ def validation_metrics(pairs: np.ndarray, split_dir: Path) -> dict[str, float]:
     return regression_metrics(pairs[:, 0], pairs[:, 1])
 
 
-def place_interval(model: WineModel, candidate: Candidate, seed: int = 0) -> dict:
-    """Give ``model`` its 80% interval, placed on the candidate's validation rows.
+def place_interval(candidate: Candidate, seed: int = 0) -> dict:
+    """Give the candidate's model its 80% interval, placed on its validation rows.
 
     Parameters
     ----------
-    model : WineModel
-        Gets ``residual_quantiles`` (the constant offsets), ``interval`` and
-        ``other_interval``.
     candidate : Candidate
-        The model's validation predictions and their dense features.
+        The model, its validation predictions and their dense features.
     seed : int, default 0
 
     Returns
     -------
     dict
-        :func:`pipeline.intervals.choose_interval`'s record, for the metadata.
+        :meth:`pipeline.model.WineModel.fit_interval`'s record, for the metadata.
     """
     actual, predicted = candidate.pairs[:, 0], candidate.pairs[:, 1]
     dense = candidate.dense
     # The validation rows' price and critic, from their dense features.
     price = np.where(dense["price_missing"] > 0, np.nan, np.expm1(dense["log_price"]))
     segments = segment_labels(pd.Series(price), dense["taster_name"].reset_index(drop=True))
-    model.interval, model.other_interval, info = choose_interval(
-        spread_features(dense, predicted), actual - predicted, segments, seed=seed)
-    model.residual_quantiles = tuple(info["constant_offsets"])
+    info = candidate.model.fit_interval(spread_features(dense, predicted), actual - predicted,
+                                        segments, seed=seed)
     log.info("interval: %s%s", info["kind"],
              f" (the adaptive one was not kept: {info['reason']})" if "reason" in info else "")
     return info
@@ -127,18 +123,17 @@ def train(
         log.info("validation of %s: %s", name, json.dumps(scores[name]))
     chosen = min(scores, key=lambda name: scores[name]["mae"])
     model, info = found[chosen].model, found[chosen].info
-    interval = place_interval(model, found[chosen], seed)
-    model.metadata = {
-        **model.metadata,
-        "trained_at": started.isoformat(timespec="seconds"),
-        "versions": package_versions(),
-        "train": info,
-        "valid_metrics": scores[chosen],
-        "valid_every_nth_row": step,
-        "candidates_valid_mae": {name: s["mae"] for name, s in scores.items()},
-        "interval": {**interval, "residual_quantiles": list(model.residual_quantiles)},
-        "data_fingerprint": dataset.fingerprint(),
-    }
+    interval = place_interval(found[chosen], seed)
+    model.annotate(
+        trained_at=started.isoformat(timespec="seconds"),
+        versions=package_versions(),
+        train=info,
+        valid_metrics=scores[chosen],
+        valid_every_nth_row=step,
+        candidates_valid_mae={name: s["mae"] for name, s in scores.items()},
+        interval={**interval, "residual_quantiles": list(interval["constant_offsets"])},
+        data_fingerprint=dataset.fingerprint(),
+    )
     model.save(out_model)
     log.info("kept %s; model written to %s", chosen, out_model)
     return model
