@@ -13,8 +13,9 @@ Both carry an 80% prediction interval placed on the validation split by
 each wine when it validates, else the 10th and 90th percentiles of the
 validation residuals, the same for every wine.
 
-The file records the package versions it was trained with; :func:`load_model`
-compares them with the installed ones, warns about any difference and refuses a
+The file records its format (:data:`MODEL_FORMAT`) and the package versions it
+was trained with; :func:`load_model` refuses a file of another format, compares
+the versions with the installed ones, warns about any difference and refuses a
 model pickled by another major version of a library whose objects it holds.
 """
 
@@ -63,6 +64,12 @@ MAJOR_CHECKED = ("scikit-learn", "lightgbm", "dask-ml")
 #: The recorded version of a library that is not installed.
 ABSENT = "absent"
 
+#: Format of the model files this code writes and reads, recorded in their metadata under
+#: :data:`FORMAT_KEY`; raised whenever a model's pickled attributes change.
+MODEL_FORMAT = 2
+#: The metadata entry holding the format; files written before it existed are format 1.
+FORMAT_KEY = "file_format"
+
 #: Either interval a model can carry.
 Interval = ConstantInterval | AdaptiveInterval
 
@@ -93,7 +100,7 @@ class WineModel:
     metadata : dict, optional
         What the file tells of the model: its kind and parameters, and what train adds
         with :meth:`annotate` (versions, rows, validation metrics, data fingerprint,
-        time).
+        time).  Records :data:`MODEL_FORMAT` under :data:`FORMAT_KEY`.
 
     Attributes
     ----------
@@ -111,6 +118,10 @@ class WineModel:
     metadata: dict = dataclasses.field(default_factory=dict, kw_only=True)
     interval_: Interval | None = dataclasses.field(default=None, init=False)
     other_interval_: Interval | None = dataclasses.field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.metadata = dict(self.metadata)
+        self.metadata.setdefault(FORMAT_KEY, MODEL_FORMAT)
 
     def _raw(self, df: pd.DataFrame) -> np.ndarray:
         # Unclipped predictions of cleaned rows (not empty).
@@ -445,7 +456,8 @@ def load_model(path: str | os.PathLike) -> WineModel:
     ------
     ModelFileError
         When there is no such file, it cannot be read as a model file (truncated,
-        random bytes, another format), it holds something else, or it was trained
+        random bytes, another format), it holds something else, it is of another
+        :data:`MODEL_FORMAT` (an older file must be trained again), or it was trained
         with another major version of scikit-learn, LightGBM or dask-ml (see
         :func:`check_versions`; other differences only warn).
     """
@@ -463,7 +475,12 @@ def load_model(path: str | os.PathLike) -> WineModel:
     if not isinstance(obj, WineModel):
         raise ModelFileError(f"{path}: holds a {type(obj).__name__}, not a wine-pipeline "
                              "model")
-    check_versions((obj.metadata or {}).get("versions"), str(path))
+    metadata = getattr(obj, "metadata", None) or {}
+    found = metadata.get(FORMAT_KEY, 1)
+    if found != MODEL_FORMAT:
+        raise ModelFileError(f"{path}: model file format {found}, this pipeline reads "
+                             f"{MODEL_FORMAT}: retrain with `wine-pipeline train`")
+    check_versions(metadata.get("versions"), str(path))
     return obj
 
 

@@ -17,7 +17,9 @@ from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES, gbm_frame
 from pipeline.intervals import segment_labels, spread_features
 from pipeline.model import (
     BASELINE,
+    FORMAT_KEY,
     MAJOR_CHECKED,
+    MODEL_FORMAT,
     ModelFileError,
     SgdModel,
     StackedGbmModel,
@@ -154,7 +156,8 @@ def test_few_validation_rows_give_only_the_constant_interval(model, valid):
 
 def test_annotate_adds_to_the_metadata_in_order(model):
     annotated = copy.deepcopy(model).annotate(trained_at="now", rows=3)
-    assert list(annotated.metadata) == ["model", "versions", "trained_at", "rows"]
+    assert list(annotated.metadata) == ["model", "versions", FORMAT_KEY, "trained_at", "rows"]
+    assert annotated.metadata[FORMAT_KEY] == MODEL_FORMAT
 
 
 # --- the model file --------------------------------------------------------------------
@@ -180,9 +183,23 @@ def warnings_of(caplog) -> list[str]:
 def test_a_saved_model_loads_and_predicts_alike(name, rows, valid, tmp_path, request):
     placed = with_interval(request.getfixturevalue(name), valid)
     loaded = load_model(placed.save(tmp_path / "model.joblib"))
-    assert type(loaded) is type(placed)
+    assert type(loaded) is type(placed) and loaded.metadata[FORMAT_KEY] == MODEL_FORMAT
     pd.testing.assert_frame_equal(loaded.predict_interval(rows, other=True),
                                   placed.predict_interval(rows, other=True))
+
+
+@pytest.mark.parametrize("found", [None, MODEL_FORMAT - 1, MODEL_FORMAT + 1])
+def test_a_file_of_another_format_is_refused(model, tmp_path, found):
+    other = copy.deepcopy(model)
+    if found is None:  # a file written before the format was recorded: format 1
+        del other.metadata[FORMAT_KEY]
+    else:
+        other.annotate(**{FORMAT_KEY: found})
+    path = other.save(tmp_path / "model.joblib")
+    with pytest.raises(ModelFileError) as err:
+        load_model(path)
+    assert str(err.value) == (f"{path}: model file format {found or 1}, this pipeline reads "
+                              f"{MODEL_FORMAT}: retrain with `wine-pipeline train`")
 
 
 def test_the_installed_versions_load_without_a_warning(model, rows, tmp_path, caplog):
