@@ -479,7 +479,8 @@ def load_model(path: str | os.PathLike) -> WineModel:
     found = metadata.get(FORMAT_KEY, 1)
     if found != MODEL_FORMAT:
         raise ModelFileError(f"{path}: model file format {found}, this pipeline reads "
-                             f"{MODEL_FORMAT}: retrain with `wine-pipeline train`")
+                             f"{MODEL_FORMAT}: train it again (`wine-pipeline train`, or remove "
+                             "it and `wine-pipeline run` again)")
     check_versions(metadata.get("versions"), str(path))
     return obj
 

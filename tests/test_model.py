@@ -199,7 +199,8 @@ def test_a_file_of_another_format_is_refused(model, tmp_path, found):
     with pytest.raises(ModelFileError) as err:
         load_model(path)
     assert str(err.value) == (f"{path}: model file format {found or 1}, this pipeline reads "
-                              f"{MODEL_FORMAT}: retrain with `wine-pipeline train`")
+                              f"{MODEL_FORMAT}: train it again (`wine-pipeline train`, or "
+                              "remove it and `wine-pipeline run` again)")
 
 
 def test_the_installed_versions_load_without_a_warning(model, rows, tmp_path, caplog):
