@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.report import analysis as an
+from pipeline import evaluation as an
 from pipeline.report.text import (
     COVERAGE_TOLERANCE,
     MODEL_SHORT_NAMES,

@@ -1,218 +1,143 @@
-"""The report's input: the context directory written by the ``evaluate`` step.
+"""The report's context: what evaluate prepared, for the report to lay out.
 
-The directory holds:
+A directory of:
 
-``predictions.parquet``
-    One row per test review (a capped, evenly spread sample when the test
-    split is huge): ``points`` and ``predicted_points`` are needed; ``id``,
-    ``lower``/``upper`` (the 80% prediction interval), ``baseline_mean``,
-    ``baseline_price``, ``price``, ``country``, ``province``, ``variety``,
-    ``winery``, ``taster_name``, ``title`` and ``description`` are used when
-    present (missing values are fine).
 ``metrics.json``
-    ``model`` (``name``, ``mae`` ... ``interval_coverage``), ``baselines``
-    (``mean``, ``price_only``), ``rows`` and ``model_info``.
-``word_weights.csv`` (optional)
-    ``term``, ``weight``: the words that push a prediction up or down.
-``importance.csv`` (optional, may be empty)
-    ``feature``, ``mean_abs_contribution``: global importance of each
-    feature group, in points.
-``explained.csv`` (optional, may be empty)
-    Long table of a few wines: ``id``, ``title``, ``points``,
-    ``predicted_points``, ``feature``, ``contribution``; a wine's
-    contributions plus its ``baseline`` row add up to its prediction.
+    :class:`pipeline.evaluation.Metrics`, measured on every test row.
+``report.json``
+    :class:`pipeline.evaluation.ReportNumbers`, every other number the report shows.
+``figures/<name>.png``
+    The figures of :func:`pipeline.report.plots.report_figures`.
 
-Absent or empty optional files give empty tables; a file with rows but
-without a needed column is a :class:`pipeline.schema.SchemaError` naming it.
+Both JSON files carry ``"version"`` (:data:`VERSION`) and write a missing value
+as null.  :func:`load_context` reads them back into their dataclasses once; a file
+of another version, or one that lacks a field, is a :class:`pipeline.schema.SchemaError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-from dataclasses import dataclass
+import math
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import pandas as pd
-
+from pipeline.evaluation import Metrics, ReportNumbers
 from pipeline.schema import SchemaError
 
-#: Environment variable through which the template finds its context directory.
-CONTEXT_ENV = "WINE_REPORT_CONTEXT"
+#: Version of the context's JSON files; a reader refuses any other.
+VERSION = 1
 
-PREDICTIONS_FILE = "predictions.parquet"
-METRICS_FILE = "metrics.json"
-WORD_WEIGHTS_FILE = "word_weights.csv"
-IMPORTANCE_FILE = "importance.csv"
-EXPLAINED_FILE = "explained.csv"
+METRICS_FILE, NUMBERS_FILE, FIGURES_DIR = "metrics.json", "report.json", "figures"
 
-#: Columns ``predictions.parquet`` must have.
-REQUIRED_PREDICTION_COLUMNS: tuple[str, ...] = ("points", "predicted_points")
-#: Text columns of ``predictions.parquet`` the report reads when present.
-TEXT_PREDICTION_COLUMNS: tuple[str, ...] = (
-    "country", "province", "variety", "winery", "taster_name", "title", "description",
-)
-#: Columns of ``predictions.parquet`` the report reads when present.
-REPORT_PREDICTION_COLUMNS: tuple[str, ...] = (
-    "id", "points", "predicted_points", "lower", "upper", "baseline_mean", "baseline_price",
-    "price", *TEXT_PREDICTION_COLUMNS,
-)
-#: Columns of each optional table, with their kind (``"str"`` or ``"float"``).
-OPTIONAL_TABLES: dict[str, dict[str, str]] = {
-    WORD_WEIGHTS_FILE: {"term": "str", "weight": "float"},
-    IMPORTANCE_FILE: {"feature": "str", "mean_abs_contribution": "float"},
-    EXPLAINED_FILE: {"id": "str", "title": "str", "points": "float",
-                     "predicted_points": "float", "feature": "str", "contribution": "float"},
-}
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ReportContext:
-    """Everything the report shows, read from a context directory.
+    """A context directory, read.
 
     Attributes
     ----------
-    predictions : pandas.DataFrame
-        Test rows with every column of :data:`REPORT_PREDICTION_COLUMNS`
-        (absent optional ones are filled with missing values).
-    metrics : dict
-        Content of ``metrics.json``.
-    word_weights : pandas.DataFrame
-        Columns ``term`` and ``weight``; empty when the file is absent.
-    importance : pandas.DataFrame
-        Columns ``feature`` and ``mean_abs_contribution``; may be empty.
-    explained : pandas.DataFrame
-        Columns ``id``, ``title``, ``points``, ``predicted_points``,
-        ``feature`` and ``contribution``; may be empty.
+    metrics : Metrics
+    numbers : ReportNumbers
+    figures : pathlib.Path
+        The directory of the figures' PNGs.
     """
 
-    predictions: pd.DataFrame
-    metrics: dict[str, Any]
-    word_weights: pd.DataFrame
-    importance: pd.DataFrame
-    explained: pd.DataFrame
+    metrics: Metrics
+    numbers: ReportNumbers
+    figures: Path
 
 
-def _parquet_columns(path: Path) -> list[str]:
-    import pyarrow.dataset as ds
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
-    return list(ds.dataset(path, format="parquet").schema.names)
+
+def to_json(record: Any) -> str:
+    """A dataclass as versioned JSON; NaN and infinities (unknown values) become null."""
+    return json.dumps({"version": VERSION, **_plain(dataclasses.asdict(record))}, indent=1,
+                      allow_nan=False, default=str)
 
 
-def _empty_table(columns: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="string" if kind == "str" else float)
-                         for name, kind in columns.items()})
+def _build(kind: Any, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as ``kind``: dataclasses and lists of them, recursively."""
+    if dataclasses.is_dataclass(kind):
+        fields = dataclasses.fields(kind)
+        missing = [f.name for f in fields if f.name not in value]
+        if missing:
+            raise SchemaError(f"{where} lacks {', '.join(missing)}")
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _build(hints[f.name], value[f.name], f"{where}.{f.name}")
+                       for f in fields})
+    origin = typing.get_origin(kind)
+    if origin is list:
+        return [_build(typing.get_args(kind)[0], v, where) for v in value]
+    if origin is types.UnionType and value is not None:  # X | None
+        return _build(typing.get_args(kind)[0], value, where)
+    return value
 
 
-def read_optional_table(path: Path, columns: dict[str, str]) -> pd.DataFrame:
-    """Read an optional CSV table of the context directory.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The CSV file; it may be absent, empty (no bytes) or hold only a header.
-    columns : dict
-        Needed column names and their kind, ``"str"`` or ``"float"``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The needed columns (extra ones are kept), empty when there are no rows.
-        ``"str"`` columns are of dtype ``string``, ``"float"`` ones numeric
-        (unreadable numbers become NaN).
+def from_json(text: str, kind: type[T], name: str) -> T:
+    """Read :func:`to_json` back into ``kind``.
 
     Raises
     ------
     pipeline.schema.SchemaError
-        If the file has rows but lacks a needed column.
+        If the JSON is of another :data:`VERSION` or lacks a field of ``kind``.
     """
-    if not path.exists() or path.stat().st_size == 0:
-        return _empty_table(columns)
-    try:
-        table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:  # whitespace only
-        return _empty_table(columns)
-    if table.empty:
-        return _empty_table(columns)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise SchemaError(f"{path} lacks column(s) {', '.join(missing)}"
-                          f" (has: {', '.join(map(str, table.columns))})")
-    for name, kind in columns.items():
-        table[name] = (table[name].astype("string") if kind == "str"
-                       else pd.to_numeric(table[name], errors="coerce").astype(float))
-    return table
+    data = json.loads(text)
+    version = data.pop("version", None)
+    if version != VERSION:
+        raise SchemaError(f"{name} is of version {version}, and this wine-pipeline reads"
+                          f" version {VERSION} only: run evaluate again")
+    return _build(kind, data, name)
 
 
-def check_context(context_dir: str | os.PathLike) -> None:
-    """Check a context directory cheaply, before a kernel is started.
+def write_context(directory: Path, metrics: Metrics, numbers: ReportNumbers,
+                  figures: dict[str, bytes]) -> None:
+    """Write a context directory (which must exist).
 
     Parameters
     ----------
-    context_dir : path-like
-        Directory written by the ``evaluate`` step.
+    directory : pathlib.Path
+    metrics : Metrics
+    numbers : ReportNumbers
+    figures : dict of str to bytes
+        The PNG of each figure, by name.
+    """
+    (directory / METRICS_FILE).write_text(to_json(metrics), encoding="utf-8")
+    (directory / NUMBERS_FILE).write_text(to_json(numbers), encoding="utf-8")
+    (directory / FIGURES_DIR).mkdir(exist_ok=True)
+    for name, png in figures.items():
+        (directory / FIGURES_DIR / f"{name}.png").write_bytes(png)
+
+
+def load_context(directory: str | Path) -> ReportContext:
+    """Read a context directory written by :func:`write_context`.
 
     Raises
     ------
     FileNotFoundError
-        If the directory, ``predictions.parquet`` or ``metrics.json`` is missing.
+        If the directory or one of its JSON files is missing.
     pipeline.schema.SchemaError
-        If a required prediction column is missing, ``metrics.json`` has
-        no ``model`` section, or ``importance.csv``/``explained.csv`` has rows
-        but lacks a column.
+        See :func:`from_json`.
     """
-    context = Path(context_dir)
-    if not context.is_dir():
-        raise FileNotFoundError(f"report context directory not found: {context}")
-    for name in (PREDICTIONS_FILE, METRICS_FILE):
-        if not (context / name).exists():
-            raise FileNotFoundError(f"report context {context} lacks {name}")
-    columns = _parquet_columns(context / PREDICTIONS_FILE)
-    missing = [c for c in REQUIRED_PREDICTION_COLUMNS if c not in columns]
-    if missing:
-        raise SchemaError(
-            f"{context / PREDICTIONS_FILE} lacks column(s) {', '.join(missing)}"
-            f" (has: {', '.join(columns)})"
-        )
-    metrics = json.loads((context / METRICS_FILE).read_text(encoding="utf-8"))
-    if not isinstance(metrics, dict) or not isinstance(metrics.get("model"), dict):
-        raise SchemaError(f"{context / METRICS_FILE} has no 'model' section")
-    for name in (IMPORTANCE_FILE, EXPLAINED_FILE):  # small files: cheap to read twice
-        read_optional_table(context / name, OPTIONAL_TABLES[name])
-
-
-def load_context(context_dir: str | os.PathLike | None = None) -> ReportContext:
-    """Read a context directory.
-
-    Parameters
-    ----------
-    context_dir : path-like, optional
-        Directory written by the ``evaluate`` step; defaults to the value of
-        the :data:`CONTEXT_ENV` environment variable.
-
-    Returns
-    -------
-    ReportContext
-        Predictions, metrics, word weights, importances and explained wines.
-
-    Raises
-    ------
-    KeyError
-        If no directory is given and :data:`CONTEXT_ENV` is not set.
-    """
-    context = Path(context_dir if context_dir is not None else os.environ[CONTEXT_ENV])
-    check_context(context)
-    present = _parquet_columns(context / PREDICTIONS_FILE)
-    wanted = [c for c in REPORT_PREDICTION_COLUMNS if c in present]
-    predictions = pd.read_parquet(context / PREDICTIONS_FILE, columns=wanted)
-    for column in REPORT_PREDICTION_COLUMNS:
-        if column not in predictions.columns:
-            predictions[column] = (pd.Series(pd.NA, index=predictions.index, dtype="string")
-                                   if column in TEXT_PREDICTION_COLUMNS else float("nan"))
-    metrics = json.loads((context / METRICS_FILE).read_text(encoding="utf-8"))
-    tables = {name: read_optional_table(context / name, columns)
-              for name, columns in OPTIONAL_TABLES.items()}
-    return ReportContext(predictions=predictions, metrics=metrics,
-                         word_weights=tables[WORD_WEIGHTS_FILE],
-                         importance=tables[IMPORTANCE_FILE], explained=tables[EXPLAINED_FILE])
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"report context directory not found: {directory}")
+    loaded = []
+    for name, kind in ((METRICS_FILE, Metrics), (NUMBERS_FILE, ReportNumbers)):
+        path = directory / name
+        if not path.is_file():
+            raise FileNotFoundError(f"report context {directory} lacks {name}")
+        loaded.append(from_json(path.read_text(encoding="utf-8"), kind, str(path)))
+    return ReportContext(metrics=loaded[0], numbers=loaded[1], figures=directory / FIGURES_DIR)

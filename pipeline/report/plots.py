@@ -1,20 +1,16 @@
-"""Figures of the evaluation report.
+"""Figures of the evaluation report, drawn by evaluate into the report's context.
 
-Every helper is a pure function: it takes a DataFrame, never touches
-``matplotlib.pyplot`` state, and returns a new :class:`matplotlib.figure.Figure`
-(so figures are not kept alive by pyplot and nothing is shown twice).  Each
-copes with small data and missing values: an empty input gives a figure that
-says so instead of an error.
-
-The numbers behind the figures come from :mod:`pipeline.report.analysis`.
-The report template (``template.pmd``) calls these; they are also
-usable from a notebook (``display(fig)``) or a script (``fig.savefig(...)``).
+Every helper is a pure function of evaluate's sample of test predictions or of a
+table of :mod:`pipeline.evaluation`: it never touches ``matplotlib.pyplot`` state
+and returns a new :class:`matplotlib.figure.Figure` (so figures are not kept alive
+by pyplot, and a forked process can draw them).  A table that can be empty (no
+prices, too few wines per group, a model without word weights) gives a figure
+that says so.  :func:`report_figures` lists the report's figures in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -23,12 +19,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from pipeline.report import analysis as an
-from pipeline.report.analysis import PREDICTION_COLUMNS
+from pipeline import evaluation as ev
+from pipeline.evaluation import (
+    PREDICTORS,
+    BandCost,
+    Bands,
+    ExplainedWine,
+    GroupError,
+    Importance,
+    ReportNumbers,
+)
 
 #: Colour of the model in every figure.
 MODEL_COLOUR = "#7b1e3a"
-#: Colours of the baselines, in the order of :data:`PREDICTION_COLUMNS` after the model.
+#: Colours of the baselines, in the order of :data:`PREDICTORS` after the model.
 BASELINE_COLOURS = ("#b8b0a8", "#6f7c85")
 #: Colours of positive and negative word weights (and contributions).
 UP_COLOUR, DOWN_COLOUR = "#2e7d4f", "#b23a48"
@@ -50,16 +54,13 @@ def _empty(ax: Axes, message: str) -> None:
             transform=ax.transAxes)
 
 
-_numeric = an.numeric
-
-
 def points_distribution(predictions: pd.DataFrame) -> Figure:
     """Histogram of the critics' scores.
 
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with a ``points`` column (80-100, missing values ignored).
+        The sample of test predictions.
 
     Returns
     -------
@@ -67,11 +68,8 @@ def points_distribution(predictions: pd.DataFrame) -> Figure:
         One bar per score.
     """
     fig, ax = _figure()
-    points = _numeric(predictions, "points").dropna()
+    points = predictions["points"]
     ax.set_title("How the critics scored the wines")
-    if points.empty:
-        _empty(ax, "No scores to show")
-        return fig
     sns.histplot(x=points, discrete=True, color=MODEL_COLOUR, alpha=0.85, ax=ax)
     ax.axvline(points.mean(), color="0.2", linestyle="--", linewidth=1)
     ax.annotate(f"average {points.mean():.1f}", (points.mean(), 1),
@@ -89,8 +87,7 @@ def price_distribution(predictions: pd.DataFrame) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with a ``price`` column; missing prices are counted in
-        the title, not drawn.
+        The sample of test predictions; missing prices are counted in the title.
 
     Returns
     -------
@@ -98,8 +95,8 @@ def price_distribution(predictions: pd.DataFrame) -> Figure:
         Histogram with log-spaced bins.
     """
     fig, ax = _figure()
-    price = _numeric(predictions, "price")
-    known = price[price > 0].dropna()
+    price = predictions["price"]
+    known = price[price > 0]
     missing = int(price.isna().sum())
     title = "Bottle prices"
     if missing:
@@ -122,8 +119,7 @@ def top_countries(predictions: pd.DataFrame, n: int = 10) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with a ``country`` column; missing countries count as
-        "unknown".
+        The sample of test predictions; missing countries count as "unknown".
     n : int, default 10
         Number of countries shown.
 
@@ -132,17 +128,9 @@ def top_countries(predictions: pd.DataFrame, n: int = 10) -> Figure:
     matplotlib.figure.Figure
         Countries by number of wines, largest on top.
     """
-    if "country" in predictions.columns:
-        country = predictions["country"].astype("string").fillna("unknown")
-        country = country.str.strip().replace("", "unknown")
-    else:
-        country = pd.Series([], dtype="string")
-    counts = country.value_counts().head(n)
+    counts = ev.labels(predictions["country"], ev.UNKNOWN).value_counts().head(n)
     fig, ax = _figure((8.0, 0.45 * max(len(counts), 3) + 1.2))
-    ax.set_title(f"Top {len(counts)} countries" if len(counts) else "Countries")
-    if counts.empty:
-        _empty(ax, "No countries to show")
-        return fig
+    ax.set_title(f"Top {len(counts)} countries")
     sns.barplot(x=counts.to_numpy(), y=counts.index.astype(str), color=MODEL_COLOUR, ax=ax)
     ax.bar_label(ax.containers[0], fmt="{:,.0f}", padding=3, fontsize=9)
     ax.set_xlabel("Number of wines")
@@ -162,7 +150,7 @@ def predicted_vs_actual(predictions: pd.DataFrame, max_points: int = SCATTER_MAX
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with ``points`` and ``predicted_points`` columns.
+        The sample of test predictions.
     max_points : int, default SCATTER_MAX_POINTS
         Draw at most this many wines, a random sample of them.
     seed : int, default 0
@@ -174,18 +162,13 @@ def predicted_vs_actual(predictions: pd.DataFrame, max_points: int = SCATTER_MAX
         The scatter plot.
     """
     fig, ax = _figure((7.0, 6.0))
-    data = pd.DataFrame({
-        "actual": _numeric(predictions, "points"),
-        "predicted": _numeric(predictions, "predicted_points"),
-    }).dropna()
+    data = pd.DataFrame({"actual": predictions["points"],
+                         "predicted": predictions["predicted_points"]})
     title = "Predicted against actual score"
     if len(data) > max_points:
         title += f"\n(random {max_points:,} of {len(data):,} wines)"
         data = data.sample(max_points, random_state=seed)
     ax.set_title(title)
-    if data.empty:
-        _empty(ax, "No predictions to show")
-        return fig
     rng = np.random.default_rng(seed)
     jitter = rng.uniform(-0.3, 0.3, len(data))
     low = float(np.floor(min(data["actual"].min(), data["predicted"].min()))) - 1
@@ -212,7 +195,7 @@ def residuals_histogram(predictions: pd.DataFrame) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with ``points`` and ``predicted_points`` columns.
+        The sample of test predictions.
 
     Returns
     -------
@@ -220,11 +203,8 @@ def residuals_histogram(predictions: pd.DataFrame) -> Figure:
         Histogram with the ±2-point band marked.
     """
     fig, ax = _figure()
-    error = (_numeric(predictions, "predicted_points") - _numeric(predictions, "points")).dropna()
+    error = ev.errors(predictions)
     ax.set_title("How far off the predictions are")
-    if error.empty:
-        _empty(ax, "No predictions to show")
-        return fig
     bound = max(4.0, float(np.ceil(error.abs().max())))
     bins = np.arange(-bound, bound + 0.5, 0.5)
     sns.histplot(x=error, bins=bins, color=MODEL_COLOUR, alpha=0.85, ax=ax)
@@ -236,25 +216,21 @@ def residuals_histogram(predictions: pd.DataFrame) -> Figure:
     return fig
 
 
-def _mae_bars(table: pd.DataFrame, title: str, xlabel: str) -> Figure:
+def _mae_bars(bands: Bands, title: str, xlabel: str) -> Figure:
     fig, ax = _figure((8.5, 4.8))
     ax.set_title(title)
-    if table.empty:
-        _empty(ax, "No predictions to show")
-        return fig
-    table = table.copy()
-    table["band"] = table["band"].cat.remove_unused_categories()
-    counts = table.groupby("band", observed=True)["n"].max()
-    names = [n for n in PREDICTION_COLUMNS.values() if n in set(table["predictor"])]
-    palette = dict(zip(PREDICTION_COLUMNS.values(), (MODEL_COLOUR, *BASELINE_COLOURS),
-                       strict=True))
+    wide = pd.DataFrame([dataclasses.asdict(row) for row in bands.rows])
+    names = list(PREDICTORS.values())
+    table = wide.rename(columns=dict(zip(("model", "mean", "price_only"), names,
+                                         strict=True))).melt(
+        id_vars=["band", "n"], value_vars=names, var_name="predictor", value_name="mae")
+    palette = dict(zip(names, (MODEL_COLOUR, *BASELINE_COLOURS), strict=True))
     sns.barplot(data=table, x="band", y="mae", hue="predictor", hue_order=names,
                 palette=palette, ax=ax)
-    model = ax.containers[names.index("Model")] if "Model" in names else None
-    if model is not None:
-        ax.bar_label(model, fmt="{:.1f}", padding=2, fontsize=8)
-    ax.set_xticks(range(len(counts)),
-                  [f"{band}\n({n:,} wines)" for band, n in counts.items()], fontsize=9)
+    ax.bar_label(ax.containers[0], fmt="{:.1f}", padding=2, fontsize=8)
+    ax.set_xticks(range(len(wide)),
+                  [f"{band}\n({n:,} wines)" for band, n in zip(wide["band"], wide["n"],
+                                                             strict=True)], fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Average error (points)")
     ax.legend(title=None, fontsize=9, loc="upper left")
@@ -262,40 +238,36 @@ def _mae_bars(table: pd.DataFrame, title: str, xlabel: str) -> Figure:
     return fig
 
 
-def mae_by_points_band(predictions: pd.DataFrame) -> Figure:
+def mae_by_points_band(bands: Bands) -> Figure:
     """Bar chart of the average error per band of critic's score.
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        Report data with ``points`` and the prediction columns.
+    bands : pipeline.evaluation.Bands
+        :attr:`pipeline.evaluation.ReportNumbers.by_points`.
 
     Returns
     -------
     matplotlib.figure.Figure
         Grouped bars: the model beside each baseline, per score band.
     """
-    table = an.mae_by_band(predictions, "points", an.POINTS_BAND_EDGES, integer=True)
-    return _mae_bars(table, "Average error by critic's score", "Critic's score (points)")
+    return _mae_bars(bands, "Average error by critic's score", "Critic's score (points)")
 
 
-def mae_by_price_band(predictions: pd.DataFrame) -> Figure:
-    """Bar chart of the average error per price band.
-
-    Wines without a price form their own band.
+def mae_by_price_band(bands: Bands) -> Figure:
+    """Bar chart of the average error per price band (wines without a price last).
 
     Parameters
     ----------
-    predictions : pandas.DataFrame
-        Report data with ``points``, ``price`` and the prediction columns.
+    bands : pipeline.evaluation.Bands
+        :attr:`pipeline.evaluation.ReportNumbers.by_price`.
 
     Returns
     -------
     matplotlib.figure.Figure
         Grouped bars: the model beside each baseline, per price band.
     """
-    table = an.mae_by_band(predictions, "price", an.PRICE_BAND_EDGES, missing_label=an.NO_PRICE)
-    return _mae_bars(table, "Average error by bottle price", "Price per bottle")
+    return _mae_bars(bands, "Average error by bottle price", "Price per bottle")
 
 
 def word_weights_chart(weights: pd.DataFrame, n: int = 15) -> Figure:
@@ -304,8 +276,8 @@ def word_weights_chart(weights: pd.DataFrame, n: int = 15) -> Figure:
     Parameters
     ----------
     weights : pandas.DataFrame
-        Columns ``term`` (str) and ``weight`` (float, points per occurrence or
-        any model-specific scale; the sign is what matters).
+        :func:`pipeline.steps.evaluate.word_weights`: ``term`` and ``weight`` (the
+        model's scale; the sign is what matters); empty for a model without them.
     n : int, default 15
         Show at most ``n`` words each way.
 
@@ -314,11 +286,7 @@ def word_weights_chart(weights: pd.DataFrame, n: int = 15) -> Figure:
     matplotlib.figure.Figure
         Horizontal bars, strongest upward words on top, downward at the bottom.
     """
-    data = pd.DataFrame({
-        "term": weights["term"].astype("string") if "term" in weights.columns else [],
-        "weight": _numeric(weights, "weight") if "weight" in weights.columns else [],
-    }).dropna()
-    data = data[data["weight"] != 0]
+    data = weights[weights["weight"] != 0]
     up = data[data["weight"] > 0].nlargest(n, "weight")
     down = data[data["weight"] < 0].nsmallest(n, "weight")
     shown = pd.concat([up, down.iloc[::-1]]).reset_index(drop=True)
@@ -344,8 +312,8 @@ def tasters_chart(predictions: pd.DataFrame, n: int = 12) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with ``taster_name`` and ``points``; reviews without a
-        critic form the group "no critic named".
+        The sample of test predictions; reviews without a critic form the group
+        "no critic named".
     n : int, default 12
         Number of critics shown.
 
@@ -355,18 +323,15 @@ def tasters_chart(predictions: pd.DataFrame, n: int = 12) -> Figure:
         Critics by number of wines, largest on top, each bar labelled with the
         number of wines and the critic's average score.
     """
-    frame = pd.DataFrame({"critic": an.labels(predictions, "taster_name", "no critic named"),
-                          "points": _numeric(predictions, "points")})
+    frame = pd.DataFrame({"critic": ev.labels(predictions["taster_name"], ev.NO_CRITIC),
+                          "points": predictions["points"]})
     table = (frame.groupby("critic")["points"].agg(n="size", mean="mean")
              .sort_values("n", ascending=False, kind="stable").head(n))
     fig, ax = _figure((8.0, 0.42 * max(len(table), 3) + 1.3))
-    ax.set_title("Who reviewed the wines" + (f" (top {len(table)} critics)" if len(table) else ""))
-    if table.empty:
-        _empty(ax, "No critics to show")
-        return fig
+    ax.set_title(f"Who reviewed the wines (top {len(table)} critics)")
     sns.barplot(x=table["n"].to_numpy(), y=table.index.astype(str), color=NEUTRAL_COLOUR, ax=ax)
     ax.bar_label(ax.containers[0], padding=3, fontsize=9,
-                 labels=[f"{k:,}  (avg {m:.1f} pts)" if np.isfinite(m) else f"{k:,}"
+                 labels=[f"{k:,}  (avg {m:.1f} pts)"
                          for k, m in zip(table["n"], table["mean"], strict=True)])
     ax.set_xlabel("Number of wines (average score the critic gave in brackets)")
     ax.set_ylabel("")
@@ -380,8 +345,7 @@ def points_by_price(predictions: pd.DataFrame) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with ``points`` and ``price``; wines without a price form
-        their own band.
+        The sample of test predictions; wines without a price form their own band.
 
     Returns
     -------
@@ -389,20 +353,16 @@ def points_by_price(predictions: pd.DataFrame) -> Figure:
         One box per non-empty price band (middle half of the scores, the line
         at the median), labelled with its number of wines.
     """
-    frame = pd.DataFrame({"band": an.price_bands(predictions),
-                          "points": _numeric(predictions, "points")}).dropna()
+    frame = pd.DataFrame({"band": ev.price_bands(predictions), "points": predictions["points"]})
     fig, ax = _figure((8.5, 4.6))
     ax.set_title("Critic's score by bottle price")
-    if frame.empty:
-        _empty(ax, "No scores to show")
-        return fig
     frame["band"] = frame["band"].cat.remove_unused_categories()
     counts = frame.groupby("band", observed=True).size()
     sns.boxplot(data=frame, x="band", y="points", color="#d9c3ca", linecolor=MODEL_COLOUR,
                 fliersize=2, width=0.6, ax=ax)
     ax.set_xticks(range(len(counts)),
                   [f"{band}\n({k:,} wines)" for band, k in counts.items()], fontsize=9)
-    ax.set_xlabel(f"Price per bottle ({an.CURRENCY})")
+    ax.set_xlabel(f"Price per bottle ({ev.CURRENCY})")
     ax.set_ylabel("Critic's score (points)")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
@@ -414,7 +374,7 @@ def interval_examples(predictions: pd.DataFrame, n: int = 40) -> Figure:
     Parameters
     ----------
     predictions : pandas.DataFrame
-        Report data with ``points``, ``predicted_points``, ``lower`` and ``upper``.
+        The sample of test predictions.
     n : int, default 40
         Number of wines shown, taken evenly across the wines sorted by
         predicted score (so the choice is reproducible).
@@ -426,13 +386,8 @@ def interval_examples(predictions: pd.DataFrame, n: int = 40) -> Figure:
         dot at the critic's score: filled when inside the range, a red cross
         when outside.
     """
-    data = pd.DataFrame({c: _numeric(predictions, c)
-                         for c in ("points", "predicted_points", "lower", "upper")}).dropna()
+    data = predictions[["points", "predicted_points", "lower", "upper"]]
     fig, ax = _figure((9.0, 4.8))
-    if data.empty:
-        ax.set_title("Prediction ranges")
-        _empty(ax, "The model gave no prediction ranges")
-        return fig
     data = data.sort_values(["predicted_points", "points"], kind="stable").reset_index(drop=True)
     if len(data) > n:
         data = data.iloc[np.linspace(0, len(data) - 1, n).round().astype(int)]
@@ -457,48 +412,40 @@ def interval_examples(predictions: pd.DataFrame, n: int = 40) -> Figure:
     return fig
 
 
-def error_by_group_chart(table: pd.DataFrame, title: str,
-                         overall: float | None = None) -> Figure:
+def error_by_group_chart(groups: list[GroupError], title: str, overall: float) -> Figure:
     """Horizontal bars of the model's average error per group (country, critic ...).
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`pipeline.report.analysis.error_by_group`: ``group``,
-        ``n``, ``mae`` and (optionally) ``mae_price_only``.
+    groups : list of pipeline.evaluation.GroupError
+        The ``rows`` of :func:`pipeline.evaluation.error_by_group`, largest first.
     title : str
         Title of the figure.
-    overall : float, optional
+    overall : float
         The model's average error over all wines, drawn as a dashed line.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One bar per group, in the table's order, labelled with its number of
-        wines; a grey bar beside it shows the price-only rule's error when known.
+        One bar per group, labelled with its number of wines, and a grey bar beside
+        it with the price-only rule's error.
     """
-    has_price = ("mae_price_only" in table.columns
-                 and bool(table["mae_price_only"].notna().any()))
-    fig, ax = _figure((8.0, (0.62 if has_price else 0.42) * max(len(table), 3) + 1.5))
+    fig, ax = _figure((8.0, 0.62 * max(len(groups), 3) + 1.5))
     ax.set_title(title)
-    if table.empty:
+    if not groups:
         _empty(ax, "Too few wines per group to show")
         return fig
-    y = np.arange(len(table))
-    height = 0.38 if has_price else 0.6
-    shift = height / 2 if has_price else 0.0
-    ax.barh(y - shift, table["mae"], color=MODEL_COLOUR, height=height, label="Model")
+    y = np.arange(len(groups))
+    height, shift = 0.38, 0.19
+    ax.barh(y - shift, [g.mae for g in groups], color=MODEL_COLOUR, height=height,
+            label="Model")
     ax.bar_label(ax.containers[0], fmt="{:.1f}", padding=3, fontsize=8)
-    if has_price:
-        ax.barh(y + shift, table["mae_price_only"], color=BASELINE_COLOURS[1], height=height,
-                label="Price only (baseline)")
-        ax.bar_label(ax.containers[1], fmt="{:.1f}", padding=3, fontsize=8)
-    if overall is not None and np.isfinite(overall):
-        ax.axvline(overall, color="0.3", linestyle="--", linewidth=1,
-                   label=f"Model, all wines ({overall:.2f})")
-    ax.set_yticks(y, [f"{g}  ({k:,} wines)" for g, k in zip(table["group"].astype(str),
-                                                              table["n"], strict=True)],
-                  fontsize=9)
+    ax.barh(y + shift, [g.mae_price_only for g in groups], color=BASELINE_COLOURS[1],
+            height=height, label="Price only (baseline)")
+    ax.bar_label(ax.containers[1], fmt="{:.1f}", padding=3, fontsize=8)
+    ax.axvline(overall, color="0.3", linestyle="--", linewidth=1,
+               label=f"Model, all wines ({overall:.2f})")
+    ax.set_yticks(y, [f"{g.group}  ({g.n:,} wines)" for g in groups], fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("Average error (points)")
     ax.set_ylabel("")
@@ -508,14 +455,13 @@ def error_by_group_chart(table: pd.DataFrame, title: str,
     return fig
 
 
-def importance_chart(table: pd.DataFrame, n: int = 12) -> Figure:
+def importance_chart(table: list[Importance], n: int = 12) -> Figure:
     """Horizontal bars of how much each feature moves predictions, on average.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`pipeline.report.analysis.importance_table`: ``label``
-        and ``points`` (mean absolute contribution), largest first.
+    table : list of pipeline.evaluation.Importance
+        Largest first; may be empty.
     n : int, default 12
         Show at most ``n`` features.
 
@@ -524,16 +470,16 @@ def importance_chart(table: pd.DataFrame, n: int = 12) -> Figure:
     matplotlib.figure.Figure
         The largest on top, each bar labelled with its value in points.
     """
-    shown = table.head(n)
+    shown = table[:n]
     fig, ax = _figure((8.0, 0.42 * max(len(shown), 3) + 1.4))
     ax.set_title("What the model looks at most")
-    if shown.empty:
+    if not shown:
         _empty(ax, "No feature importances available for this model")
         return fig
     y = np.arange(len(shown))
-    ax.barh(y, shown["points"], color=MODEL_COLOUR, height=0.6)
+    ax.barh(y, [f.points for f in shown], color=MODEL_COLOUR, height=0.6)
     ax.bar_label(ax.containers[0], fmt="{:.2f}", padding=3, fontsize=9)
-    ax.set_yticks(y, shown["label"].astype(str), fontsize=9)
+    ax.set_yticks(y, [f.label for f in shown], fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel("Average change of a prediction due to this feature (points, either way)")
     ax.set_ylabel("")
@@ -542,15 +488,12 @@ def importance_chart(table: pd.DataFrame, n: int = 12) -> Figure:
     return fig
 
 
-def contribution_waterfall(wine: Mapping[str, Any]) -> Figure:
+def contribution_waterfall(wine: ExplainedWine) -> Figure:
     """Waterfall of one wine's prediction: from the average wine to its predicted score.
 
     Parameters
     ----------
-    wine : mapping
-        One record of :func:`pipeline.report.analysis.explained_wines`:
-        ``title``, ``points``, ``start``, ``end`` and ``steps`` (a DataFrame
-        of ``label`` and ``contribution``, in the order drawn).
+    wine : pipeline.evaluation.ExplainedWine
 
     Returns
     -------
@@ -559,23 +502,13 @@ def contribution_waterfall(wine: Mapping[str, Any]) -> Figure:
         contribution (green raises the score, red lowers it), the prediction
         and the critic's score (also a dashed line).
     """
-    steps = wine.get("steps")
-    steps = steps if isinstance(steps, pd.DataFrame) else pd.DataFrame()
-    fig, ax = _figure((8.5, 0.45 * (len(steps) + 3) + 1.6))
-    ax.set_title(_wrap(str(wine.get("title") or "A wine"), 70), fontsize=12)
-    if steps.empty:
-        _empty(ax, "No explanation available for this wine")
-        return fig
-    start = an.finite(wine.get("start"))
-    start = start if np.isfinite(start) else 0.0
-    values = steps["contribution"].to_numpy(dtype=float)
+    fig, ax = _figure((8.5, 0.45 * (len(wine.steps) + 3) + 1.6))
+    ax.set_title(_wrap(wine.title, 70), fontsize=12)
+    start, end, points = wine.start, wine.end, wine.points
+    values = np.array([step.contribution for step in wine.steps])
     lefts = start + np.concatenate([[0.0], np.cumsum(values)[:-1]])
-    end = an.finite(wine.get("end"))
-    end = end if np.isfinite(end) else start + float(values.sum())
-    points = an.finite(wine.get("points"))
-    labels = ["Average wine (starting point)", *steps["label"].astype(str), "Predicted score"]
-    if np.isfinite(points):
-        labels.append("Critic's score")
+    labels = ["Average wine (starting point)", *(step.label for step in wine.steps),
+              "Predicted score", "Critic's score"]
     y = np.arange(len(labels))
     rows = y[1:1 + len(values)]
     ax.barh(rows, values, left=lefts, height=0.6,
@@ -584,10 +517,9 @@ def contribution_waterfall(wine: Mapping[str, Any]) -> Figure:
         ax.annotate(_signed(value), (max(left, left + value), yi), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=9)
     marks = [(0, start, "o", NEUTRAL_COLOUR, "normal"),
-             (len(values) + 1, end, "D", MODEL_COLOUR, "bold")]
-    if np.isfinite(points):
-        ax.axvline(points, color="0.2", linestyle="--", linewidth=1, zorder=1)
-        marks.append((len(values) + 2, points, "o", "0.1", "bold"))
+             (len(values) + 1, end, "D", MODEL_COLOUR, "bold"),
+             (len(values) + 2, points, "o", "0.1", "bold")]
+    ax.axvline(points, color="0.2", linestyle="--", linewidth=1, zorder=1)
     for yi, x, marker, colour, weight in marks:
         ax.scatter([x], [yi], s=70, marker=marker, color=colour, zorder=3)
         ax.annotate(f"{x:.1f}", (x, yi), xytext=(8, 0),
@@ -612,13 +544,12 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width)[:2]) or text
 
 
-def cost_by_price_chart(table: pd.DataFrame, threshold: float = an.COSTLY_ERROR) -> Figure:
+def cost_by_price_chart(bands: list[BandCost], threshold: float = ev.COSTLY_ERROR) -> Figure:
     """Bars of the share of wines over- and under-rated by ``threshold`` points, per price band.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`pipeline.report.analysis.cost_by_price_band`.
+    bands : list of pipeline.evaluation.BandCost
     threshold : float, default COSTLY_ERROR
         The threshold the table was computed with (for the labels).
 
@@ -630,9 +561,7 @@ def cost_by_price_chart(table: pd.DataFrame, threshold: float = an.COSTLY_ERROR)
     """
     fig, ax = _figure((8.5, 4.8))
     ax.set_title(f"Wines the model gets wrong by {threshold:.0f} points or more, by price")
-    if table.empty:
-        _empty(ax, "No predictions to show")
-        return fig
+    table = pd.DataFrame([dataclasses.asdict(band) for band in bands])
     long = pd.concat([
         pd.DataFrame({"band": table["band"].astype(str), "share": table["over_share"],
                       "count": table["over"], "kind": "over-rated (disappointing buy)"}),
@@ -649,8 +578,50 @@ def cost_by_price_chart(table: pd.DataFrame, threshold: float = an.COSTLY_ERROR)
                   [f"{band}\n({k:,} wines)" for band, k in zip(order, table["n"], strict=True)],
                   fontsize=9)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_xlabel(f"Price per bottle ({an.CURRENCY}); numbers on the bars count wines")
+    ax.set_xlabel(f"Price per bottle ({ev.CURRENCY}); numbers on the bars count wines")
     ax.set_ylabel("Share of the wines in the band")
     ax.legend(title=None, fontsize=9, loc="upper left")
     ax.margins(y=0.2)
     return fig
+
+
+def report_figures(predictions: pd.DataFrame, numbers: ReportNumbers, weights: pd.DataFrame,
+                   mae: float) -> dict[str, tuple]:
+    """Every figure of the report, in the order shown, as ``(function, *args)``.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        The sample of test predictions.
+    numbers : pipeline.evaluation.ReportNumbers
+    weights : pandas.DataFrame
+        :func:`pipeline.steps.evaluate.word_weights`.
+    mae : float
+        The model's average error over the whole test split.
+
+    Returns
+    -------
+    dict
+        Name (the template's) to figure function and arguments; one waterfall per
+        explained wine.
+    """
+    return {
+        "points": (points_distribution, predictions),
+        "prices": (price_distribution, predictions),
+        "points_by_price": (points_by_price, predictions),
+        "countries": (top_countries, predictions),
+        "tasters": (tasters_chart, predictions),
+        "predicted_vs_actual": (predicted_vs_actual, predictions),
+        "residuals": (residuals_histogram, predictions),
+        "intervals": (interval_examples, predictions),
+        "error_by_points": (mae_by_points_band, numbers.by_points),
+        "error_by_price": (mae_by_price_band, numbers.by_price),
+        "error_by_country": (error_by_group_chart, numbers.by_country.rows,
+                             "Average error by country", mae),
+        "error_by_critic": (error_by_group_chart, numbers.by_critic.rows,
+                            "Average error by critic", mae),
+        "importance": (importance_chart, numbers.importance),
+        **{f"wine_{i}": (contribution_waterfall, wine) for i, wine in enumerate(numbers.wines)},
+        "words": (word_weights_chart, weights),
+        "cost": (cost_by_price_chart, numbers.cost_bands),
+    }

@@ -1,12 +1,10 @@
 """Render the evaluation report: one self-contained HTML file from a context directory.
 
-The ``evaluate`` step writes a *context directory* (described in
-:mod:`pipeline.report.context`: ``predictions.parquet``, ``metrics.json`` and
-the optional ``word_weights.csv``, ``importance.csv`` and ``explained.csv``)
-and calls :func:`render_report`.  The template ``template.pmd`` reads it
-with :func:`pipeline.report.context.load_context` and builds the report from
-:mod:`pipeline.report.analysis` (the numbers), :mod:`pipeline.report.plots`
-(the figures) and :mod:`pipeline.report.text` (the words and tables).
+The ``evaluate`` step writes a *context directory* (:func:`prepare_context`: the
+numbers and the figures, described in :mod:`pipeline.report.context`) and calls
+:func:`render_report`.  The template ``template.pmd`` reads it with
+:func:`pipeline.report.context.load_context` and lays it out with the words of
+:mod:`pipeline.report.text` and :mod:`pipeline.report.advice`.
 
 How it runs
 -----------
@@ -21,9 +19,6 @@ the kernel's connection file and IPython profile) lives in that scratch
 directory, which is removed afterwards; only the finished HTML is moved
 (atomically) to ``out_html``.  :class:`ReportSession` starts the kernel ahead
 of the rendering, so that a caller can let it start while it computes the context.
-Inside the kernel, the template draws the later half of its figures in a forked
-helper process while it works through the earlier half
-(:mod:`pipeline.report.drawing`).
 
 The HTML has its own small stylesheet instead of Pweave's themes, which load
 MathJax and web fonts from the internet; figures are embedded as base64 PNG
@@ -50,14 +45,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipeline.atomic import atomic_file
-from pipeline.report.context import (
-    CONTEXT_ENV,
-    check_context,
-)
+from pipeline.evaluation import Metrics, report_numbers
+from pipeline.report.context import load_context, write_context
 from pipeline.storage import as_path, is_remote
 
 log = logging.getLogger(__name__)
+
+#: Environment variable through which the template finds its context directory.
+CONTEXT_ENV = "WINE_REPORT_CONTEXT"
 
 #: The Pweave template rendered by :func:`render_report`.
 TEMPLATE = Path(__file__).with_name("template.pmd")
@@ -411,9 +409,8 @@ def _errors(executed: list[dict[str, Any]]) -> list[str]:
 _PRELOAD = (
     "import warnings\n"
     "warnings.simplefilter('ignore')\n"
-    "import seaborn, pyarrow.parquet, IPython.display\n"
-    "import pipeline.report.advice, pipeline.report.analysis, pipeline.report.plots\n"
-    "import pipeline.report.text, pipeline.report.context, pipeline.report.drawing\n"
+    "import pandas, IPython.display\n"
+    "import pipeline.report.advice, pipeline.report.text, pipeline.report.context\n"
 )
 
 
@@ -482,7 +479,7 @@ class ReportSession:
         started = time.perf_counter()
         out_html = as_path(out_html)
         out_html = out_html if is_remote(out_html) else out_html.resolve()
-        check_context(self.context_dir)
+        load_context(self.context_dir)
         processor, doc = self.processor, self.doc
         chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout
         try:
@@ -521,6 +518,33 @@ class ReportSession:
         self.close()
 
 
+def prepare_context(directory: Path, predictions: pd.DataFrame, metrics: Metrics,
+                    weights: pd.DataFrame, importance: pd.DataFrame,
+                    explained: pd.DataFrame) -> None:
+    """Compute the report's numbers, draw its figures and write them into ``directory``.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        An existing, empty directory.
+    predictions : pandas.DataFrame
+        evaluate's sample of scored test rows.
+    metrics : pipeline.evaluation.Metrics
+    weights, importance, explained : pandas.DataFrame
+        :func:`pipeline.steps.evaluate.word_weights` and
+        :func:`pipeline.steps.evaluate.explanations` (may be empty).
+    """
+    from pipeline.report.drawing import FigureDrawer, report_style
+    from pipeline.report.plots import report_figures
+
+    numbers = report_numbers(predictions, metrics, importance, explained)
+    figures = report_figures(predictions, numbers, weights, metrics.model.mae)
+    with report_style():
+        drawer = FigureDrawer(figures)
+        pngs = {name: drawer.png(name) for name in figures}
+    write_context(directory, metrics, numbers, pngs)
+
+
 def render_report(context_dir: Path, out_html: Path) -> None:
     """Render the evaluation report of a context directory into one HTML file.
 
@@ -543,6 +567,6 @@ def render_report(context_dir: Path, out_html: Path) -> None:
         If a template chunk fails (the traceback is in the message), the
         kernel does not start, or the result would not be self-contained.
     """
-    check_context(Path(context_dir))  # before a kernel is started for nothing
+    load_context(Path(context_dir))  # before a kernel is started for nothing
     with ReportSession(context_dir) as session:
         session.render(out_html)

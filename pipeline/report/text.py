@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import evaluation as an
 from pipeline.intervals import SEGMENT_COVERAGE
-from pipeline.report import analysis as an
 
 #: Metrics of the metrics table: key in ``metrics.json``, label, plain-words meaning, kind.
 METRIC_ROWS: tuple[tuple[str, str, str, str], ...] = (

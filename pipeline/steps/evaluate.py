@@ -8,7 +8,6 @@ the whole test split.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -28,6 +27,16 @@ from pipeline.distributed.cluster import (
     map_files,
     submit_per_file,
 )
+from pipeline.evaluation import (
+    Baselines,
+    IntervalRecord,
+    Metrics,
+    ModelScores,
+    OtherInterval,
+    PriceLine,
+    Rows,
+    Scores,
+)
 from pipeline.explain import importance
 from pipeline.intervals import (
     add_coverage_sums,
@@ -37,7 +46,7 @@ from pipeline.intervals import (
 )
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
 from pipeline.model import WineModel, clip_points, load_model
-from pipeline.params import REPORT_SAMPLE_ROWS
+from pipeline.params import INTERVAL_COVERAGE, REPORT_SAMPLE_ROWS
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, TARGET
 
@@ -239,9 +248,10 @@ def evaluate(
     Returns
     -------
     dict
-        The metrics written beside the report's figures.
+        The test metrics (:class:`pipeline.evaluation.Metrics`), as the report's
+        ``metrics.json`` holds them.
     """
-    from pipeline.report.render import ReportSession
+    from pipeline.report.render import ReportSession, prepare_context
 
     dataset = Dataset(dataset_dir)
     check_not_input(out_report, dataset.path, model_path)
@@ -266,59 +276,48 @@ def evaluate(
         imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
         results = gather_tracked(client, scoring, progress, "scoring", "test blocks")
         metrics = _test_metrics(results, model, counts, line, dataset.path)
-        context = Path(ctx)
-        sample = pd.concat([r.sample for r in results], ignore_index=True)
-        sample.to_parquet(context / "predictions.parquet", index=False)
-        (context / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        weights.to_csv(context / "word_weights.csv", index=False)
-        imp.to_csv(context / "importance.csv", index=False)
-        explained.to_csv(context / "explained.csv", index=False)
         progress.update("report", 0, 1, "rendering the report", force=True)
+        sample = pd.concat([r.sample for r in results], ignore_index=True)
+        prepare_context(Path(ctx), sample, metrics, weights, imp, explained)
         report.render(out_report)
         progress.update("report", 1, 1, "rendered")
     log.info("report written to %s", out_report)
-    return metrics
+    return dataclasses.asdict(metrics)
 
 
-def interval_record(results: list, model: WineModel) -> dict:
-    """How the model's interval, and the one it was chosen over, held on the test split.
-
-    Returns
-    -------
-    dict
-        ``kind`` (``adaptive`` or ``constant``), ``reason`` (why the adaptive one was not
-        kept, or None), ``test`` (:func:`pipeline.intervals.coverage_table` overall, per
-        price band and per critic with enough wines) and, when the model has one,
-        ``other`` with the same for the interval not kept.
-    """
-    record = {"kind": model.interval_kind,
-              "reason": model.metadata.get("interval", {}).get("reason"),
-              "test": coverage_table(add_coverage_sums([r.ranges["used"] for r in results]))}
+def interval_record(results: list, model: WineModel) -> IntervalRecord:
+    """How the model's interval, and the one it was chosen over, held on the test split."""
+    info = model.metadata.get("interval", {})
+    other = None
     if model.other_interval_ is not None:
-        record["other"] = {
-            "kind": model.other_interval_.kind,
-            "test": coverage_table(add_coverage_sums([r.ranges["other"] for r in results]))}
-    return record
+        other = OtherInterval(kind=model.other_interval_.kind, test=coverage_table(
+            add_coverage_sums([r.ranges["other"] for r in results])))
+    return IntervalRecord(
+        kind=model.interval_kind, reason=info.get("reason"),
+        target=info.get("coverage", INTERVAL_COVERAGE),
+        test=coverage_table(add_coverage_sums([r.ranges["used"] for r in results])), other=other)
 
 
 def _test_metrics(results: list, model: WineModel, counts: dict,
-                  line: tuple[float, float], dataset: Path) -> dict:
-    """The report's metrics from the files' additive sums (see :class:`ScoredTestRows`)."""
+                  line: tuple[float, float], dataset: Path) -> Metrics:
+    """The test metrics from the files' additive sums (see :class:`ScoredTestRows`)."""
     if not results or sum(r.model["n"] for r in results) == 0:
         raise ValueError(f"{dataset / 'test'}: the test split is empty; nothing to evaluate")
     n_test = sum(r.model["n"] for r in results)
-    metrics = {
-        "model": {"name": model.kind,
-                  **metrics_from_sums(add_sums([r.model for r in results])),
-                  "interval_coverage": sum(r.model["inside"] for r in results) / n_test},
-        "baselines": {
-            "mean": metrics_from_sums(add_sums([r.mean for r in results])),
-            "price_only": metrics_from_sums(add_sums([r.price_only for r in results])),
-        },
-        "rows": {k: counts.get(k, 0) for k in ("input", "train", "valid", "test", "rejected")},
-        "price_baseline": {"intercept": line[0], "slope_per_log_price": line[1]},
-        "interval": interval_record(results, model),
-        "model_info": model.metadata,
-    }
-    log.info("test metrics: %s", json.dumps(metrics["model"]))
+
+    def scores(part: str) -> dict:
+        return metrics_from_sums(add_sums([getattr(r, part) for r in results]))
+
+    metrics = Metrics(
+        model=ModelScores(name=model.kind, **scores("model"),
+                          interval_coverage=sum(r.model["inside"] for r in results) / n_test),
+        baselines=Baselines(mean=Scores(**scores("mean")),
+                            price_only=Scores(**scores("price_only"))),
+        rows=Rows(**{k: counts.get(k, 0) for k in ("input", "train", "valid", "test",
+                                                   "rejected")}),
+        price_baseline=PriceLine(intercept=line[0], slope_per_log_price=line[1]),
+        interval=interval_record(results, model),
+        candidates_valid_mae=model.metadata.get("candidates_valid_mae", {}),
+        model_info=model.metadata)
+    log.info("test metrics: %s", metrics.model)
     return metrics
