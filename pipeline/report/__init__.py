@@ -7,6 +7,6 @@ figures (:mod:`~pipeline.report.plots`) and writes both into a context directory
 :mod:`~pipeline.report.text` and :mod:`~pipeline.report.advice` write the words.
 """
 
-from pipeline.report.render import CONTEXT_ENV, ReportError, render_report
+from pipeline.report.render import ReportError, render_report
 
-__all__ = ["CONTEXT_ENV", "ReportError", "render_report"]
+__all__ = ["ReportError", "render_report"]

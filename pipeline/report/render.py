@@ -1,79 +1,50 @@
 """Render the evaluation report: one self-contained HTML file from a context directory.
 
-The ``evaluate`` step writes a *context directory* (:func:`prepare_context`: the
-numbers and the figures, described in :mod:`pipeline.report.context`) and calls
-:func:`render_report`.  The template ``template.pmd`` reads it with
-:func:`pipeline.report.context.load_context` and lays it out with the words of
-:mod:`pipeline.report.text` and :mod:`pipeline.report.advice`.
+evaluate hands its results to :func:`write_report`: the numbers are computed
+(:func:`pipeline.evaluation.report_numbers`), the figures drawn
+(:mod:`pipeline.report.plots`) and both written into a context directory
+(:mod:`pipeline.report.context`), which :func:`render_report` lays out.
 
-How it runs
------------
-Pweave executes ``template.pmd`` in a fresh Jupyter kernel.  The kernel is
-started from a kernel spec written into a scratch directory whose command is
-``sys.executable -m ipykernel_launcher``: the interpreter that calls
-:func:`render_report`, never a ``python3`` spec found on the machine, and
-nothing is registered globally.  The kernel gets the context directory in
-:data:`CONTEXT_ENV` and the package on its ``PYTHONPATH``, so it works from
-any working directory.  Every intermediate file (the template copy, figures,
-the kernel's connection file and IPython profile) lives in that scratch
-directory, which is removed afterwards; only the finished HTML is moved
-(atomically) to ``out_html``.  :class:`ReportSession` starts the kernel ahead
-of the rendering, so that a caller can let it start while it computes the context.
-
-The HTML has its own small stylesheet instead of Pweave's themes, which load
-MathJax and web fonts from the internet; figures are embedded as base64 PNG
-``data:`` URIs.  A final check refuses to write a report that still refers to
-anything outside the file.
+Pweave runs ``template.pmd``: its Markdown becomes HTML, and its code chunks,
+which compute nothing, place the prepared HTML (``show``) and figures
+(``figure``).  They run in this interpreter (:func:`_processor_class`), in a
+namespace holding the loaded ``context``: no kernel, no process, no file is
+needed.  The HTML has its own small stylesheet instead of Pweave's themes (which
+load MathJax and web fonts from the internet), the figures are inlined as base64
+PNG ``data:`` URIs, and a final check refuses a report whose markup would load
+anything from outside the file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import functools
 import html
 import io
-import json
 import logging
-import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
+from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from pipeline.atomic import atomic_file
 from pipeline.evaluation import Metrics, report_numbers
-from pipeline.report.context import load_context, write_context
+from pipeline.report.context import ReportContext, load_context, write_context
 from pipeline.storage import as_path, is_remote
 
 log = logging.getLogger(__name__)
-
-#: Environment variable through which the template finds its context directory.
-CONTEXT_ENV = "WINE_REPORT_CONTEXT"
 
 #: The Pweave template rendered by :func:`render_report`.
 TEMPLATE = Path(__file__).with_name("template.pmd")
 
 
-_KERNEL_NAME = "wine-report-python"
-_KERNEL_START_TIMEOUT = 120.0
-#: Longest a single template chunk may run, in seconds.
-CHUNK_TIMEOUT = 600.0
-
-
 class ReportError(RuntimeError):
-    """Raised when the report cannot be rendered (a chunk failed, the kernel died, ...)."""
+    """Raised when the report cannot be rendered (a chunk failed, a reference outside ...)."""
 
-
-# ---------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------
 
 _CSS = """
 html { -webkit-text-size-adjust: 100%; }
@@ -143,209 +114,102 @@ This file is self-contained: it needs no network connection.</div>
 </html>
 """
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-#: Attributes that load (or link to) something outside the file.
-_EXTERNAL_ATTR = re.compile(r"""\b(src|href|data|poster|action)\s*=\s*(["']?)\s*(?:https?:)?//""",
-                            re.IGNORECASE)
-_EXTERNAL_TAG = re.compile(
-    r"""<(script|link|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//[^>]*>"""
-    r"""(?:.*?</\1\s*>)?""",
-    re.IGNORECASE | re.DOTALL,
-)
-_EXTERNAL_CSS = re.compile(r"""(@import[^;]*;|url\(\s*["']?\s*(?:https?:)?//[^)]*\))""",
-                           re.IGNORECASE)
+#: Attributes that load or link to something.
+_LINKING = {"src", "href", "data", "poster", "action", "srcset", "formaction", "background"}
+#: Elements that load something, or run code, whatever their attributes.
+_LOADING = {"script", "link", "iframe", "object", "embed", "base"}
 
 
-def external_references(document: str) -> list[str]:
-    """Find everything in an HTML document that refers outside it.
+class _Markup(HTMLParser):
+    """Collects what a document's markup (never its text) loads from outside the file."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_style = tag == "style"
+        if tag in _LOADING:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            value = (value or "").strip()
+            if name in _LINKING and value and not value.startswith(("data:", "#")):
+                self.found.append(f"{tag} {name}={value[:60]}")
+            if name == "style" and re.search(r"url\(|@import", value, re.IGNORECASE):
+                self.found.append(f"{tag} style={value[:60]}")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style and re.search(r"url\(|@import", data, re.IGNORECASE):
+            self.found.append(f"<style> {data.strip()[:60]}")
+
+
+def markup_references(document: str) -> list[str]:
+    """What an HTML document's markup loads or runs: empty for a self-contained, inert page.
+
+    Unlike :func:`pipeline.report.render.external_references`, only tags and their
+    attributes count, so a wine named ``src=//x`` (escaped text) is no false alarm.
 
     Parameters
     ----------
     document : str
-        HTML text.
 
     Returns
     -------
     list of str
-        The offending snippets: ``src``/``href``-like attributes with an
-        ``http(s)://`` or protocol-relative URL, and CSS ``url(...)``/``@import``
-        of such URLs.  Empty for a self-contained document.
+        Every ``<script>``, ``<link>``, ``<iframe>``, ``<object>``, ``<embed>`` or
+        ``<base>`` element, every linking attribute that is not a ``data:`` URI or
+        a ``#`` anchor, and every CSS ``url(`` or ``@import``.
     """
-    found = [document[m.start():m.start() + 80] for m in _EXTERNAL_ATTR.finditer(document)]
-    found += [m.group(0)[:80] for m in _EXTERNAL_CSS.finditer(document)
-              if re.search(r"(https?:)?//", m.group(0))]
-    return found
-
-
-def make_self_contained(document: str) -> str:
-    """Remove external scripts, stylesheets and fonts; unlink external links.
-
-    Parameters
-    ----------
-    document : str
-        HTML text.
-
-    Returns
-    -------
-    str
-        The document without ``<script>``/``<link>``/``<iframe>`` elements that
-        load from the network, without CSS ``url()``/``@import`` of network
-        resources, and with remaining external ``href``/``src`` attributes
-        replaced by ``#``.
-    """
-    document = _EXTERNAL_TAG.sub("", document)
-    document = _EXTERNAL_CSS.sub(lambda m: "" if re.search(r"(https?:)?//", m.group(0))
-                                 else m.group(0), document)
-    return re.sub(r"""\b(src|href|data|poster|action)\s*=\s*(["']?)\s*(?:https?:)?//[^"'\s>]*""",
-                  lambda m: f"{m.group(1)}={m.group(2)}#", document, flags=re.IGNORECASE)
-
-
-def _kernel_env(context_dir: Path, scratch: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env[CONTEXT_ENV] = str(context_dir)
-    # The package must import in the kernel even when it is not installed and the
-    # kernel's working directory (the scratch dir) is elsewhere.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env["PYTHONWARNINGS"] = "ignore"
-    env["IPYTHONDIR"] = str(scratch / "ipython")  # no profile or history in $HOME
-    env["JUPYTER_RUNTIME_DIR"] = str(scratch / "runtime")
-    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    env.pop("MPLBACKEND", None)  # the kernel sets up the inline backend itself
-    return env
-
-
-def _write_kernel_spec(scratch: Path) -> Path:
-    """Write a kernel spec that runs this very interpreter; return its parent dir."""
-    if not sys.executable:
-        raise ReportError("cannot start a report kernel: sys.executable is empty")
-    root = scratch / "kernels"
-    spec_dir = root / _KERNEL_NAME
-    spec_dir.mkdir(parents=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--HistoryManager.enabled=False"],
-        "display_name": f"wine report ({sys.executable})",
-        "language": "python",
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-    return root
+    parser = _Markup()
+    parser.feed(document)
+    parser.close()
+    return parser.found
 
 
 def _processor_class() -> type:
-    """Build the Pweave processor that runs chunks in our own kernel (pweave imported lazily)."""
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
-    from pweave.processors import IPythonProcessor
+    """Build the Pweave processor that runs the template's chunks here (pweave imported lazily)."""
     from pweave.processors.base import PwebProcessorBase
 
-    class ReportProcessor(IPythonProcessor):
-        """Pweave's IPython processor on an explicit kernel.
+    class InProcess(PwebProcessorBase):
+        """Runs each chunk in one namespace of this interpreter; it shows what it adds.
 
-        Runs cells with the jupyter_client 8 API (Pweave 0.30's own loop calls
-        ``get_msg(block=...)``, which jupyter_client 8 removed) and drops stderr.
+        The namespace holds the ``context`` (:class:`pipeline.report.context.ReportContext`),
+        ``show(html)``, which adds an HTML fragment to the chunk's output, and
+        ``figure(name)``, which adds the figure ``name`` of the context.
         """
 
         def __init__(self, parsed, kernel, source, mode, figdir, outdir, *,
-                     scratch: Path, env: dict[str, str]):
-            PwebProcessorBase.__init__(self, parsed, kernel, source, mode, figdir, outdir)
-            self.timeout = CHUNK_TIMEOUT
-            self.kernel_log = scratch / "kernel.log"
-            ksm = KernelSpecManager(kernel_dirs=[str(_write_kernel_spec(scratch))],
-                                    ensure_native_kernel=False)
-            self.km = KernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=ksm)
-            self.km.connection_file = str(scratch / "kernel-connection.json")
-            self.kc = None
-            with open(self.kernel_log, "wb") as err:
-                self.km.start_kernel(cwd=str(outdir), env=env, stdout=subprocess.DEVNULL,
-                                     stderr=err)
-            try:
-                self.kc = self.km.client()
-                self.kc.start_channels()
-                self.kc.allow_stdin = False
-                try:
-                    self.kc.wait_for_ready(timeout=_KERNEL_START_TIMEOUT)
-                except RuntimeError as exc:
-                    raise ReportError(f"the report kernel did not start: {exc}\n"
-                                      f"{self.log_tail()}") from exc
-                self.init_matplotlib()
-            except BaseException:
-                self.close()
-                raise
+                     context: ReportContext):
+            super().__init__(parsed, kernel, source, mode, figdir, outdir)
+            self.outputs: list[dict] = []
+            self.namespace = {"context": context, "show": self.show, "figure": self.figure}
 
-        def init_matplotlib(self):
-            # PNG only: Pweave's default also renders every figure as PDF and SVG.  No
-            # tight bounding box: the figures lay themselves out ("constrained"), and
-            # the tight box costs a second drawing of every figure.
-            outputs = self.loadstring(
-                "import warnings\nwarnings.simplefilter('ignore')\n"
-                "%matplotlib inline\n"
-                "from matplotlib_inline.backend_inline import set_matplotlib_formats\n"
-                "set_matplotlib_formats('png', bbox_inches=None)\n"
-                "import matplotlib\n"
-            )
-            errors = _errors([{"type": "code", "number": 0, "start_line": 0,
-                               "result": outputs}])
-            if errors:
-                raise ReportError("setting up matplotlib in the report kernel failed in "
-                                  + errors[0])
+        def show(self, fragment: str) -> None:
+            self.outputs.append({"output_type": "display_data", "data": {"text/html": fragment}})
 
-        def pre_run_hook(self, chunk):
-            # Figure size and resolution are set by the template and the plot helpers,
-            # not reset to Pweave's defaults (6x4 in, 200 dpi) before every chunk.
-            pass
+        def figure(self, name: str) -> None:
+            png = (self.namespace["context"].figures / f"{name}.png").read_bytes()
+            self.outputs.append({"output_type": "display_data", "data": {"image/png": png}})
 
-        def run_cell(self, src):
-            from nbformat.v4 import output_from_msg
-
-            outputs = []
-
-            def hook(msg):
-                kind = msg["msg_type"]
-                if kind == "clear_output":
-                    outputs.clear()
-                elif kind in ("stream", "display_data", "execute_result", "error"):
-                    outputs.append(output_from_msg(msg))
-
-            try:
-                self.kc.execute_interactive(src.lstrip(), store_history=False,
-                                            timeout=self.timeout, output_hook=hook,
-                                            allow_stdin=False)
-            except TimeoutError as exc:
-                raise ReportError(f"a report chunk ran longer than {self.timeout:.0f} s")\
-                    from exc
-            if not self.km.is_alive():
-                raise ReportError(f"the report kernel died\n{self.log_tail()}")
-            return outputs
+        def loadstring(self, code_str, **kwargs):
+            self.outputs = []
+            exec(compile(code_str, str(TEMPLATE), "exec"), self.namespace)  # noqa: S102
+            return self.outputs
 
         def _runcode(self, chunk):
             # Stop at the first failing chunk: the rest would only fail in its wake.
-            result = super()._runcode(chunk)
-            errors = _errors(result if isinstance(result, list) else [result])
-            if errors:
-                raise ReportError("the report template failed in " + errors[0])
-            return result
-
-        def loadstring(self, code_str, **kwargs):
-            # Warnings and other stderr never reach the report.
-            return [o for o in self.run_cell(code_str)
-                    if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-
-        def log_tail(self, n: int = 4000) -> str:
             try:
-                return self.kernel_log.read_text(errors="replace")[-n:]
-            except OSError:
-                return ""
+                return super()._runcode(chunk)
+            except Exception as exc:
+                raise ReportError(f"the report template failed in chunk {chunk.get('number')}"
+                                  f" (line {chunk.get('start_line')}):"
+                                  f" {type(exc).__name__}: {exc}") from exc
 
-        def close(self):
-            if self.kc is not None:
-                with contextlib.suppress(Exception):
-                    self.kc.stop_channels()
-            if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-
-    return ReportProcessor
+    return InProcess
 
 
 def _formatter_class() -> type:
@@ -367,155 +231,75 @@ def _formatter_class() -> type:
             self.footer = _FOOTER.format(version=html.escape(__version__),
                                          pweave=html.escape(pweave.__version__))
 
+        def preformat_chunk(self, chunk):
+            return chunk  # no chunk is echoed: nothing to highlight
+
         def format_docchunk(self, chunk):
             # Plain Markdown (+ tables): no MathJax, so a "$" in the text stays a dollar.
             return markdown.markdown(chunk["content"], extensions=["tables"])
 
+        def figures_from_chunk(self, chunk):
+            return [out["data"]["image/png"] for out in chunk["result"]
+                    if "image/png" in out["data"]]
+
         def formatfigure(self, chunk):
-            caption = chunk.get("caption") or ""
-            out = []
-            for fig in chunk["figure"]:
-                data = Path(self.wd, fig).read_bytes()
-                if not data.startswith(_PNG_MAGIC):
-                    raise ReportError(f"figure {fig} is not a PNG")
-                b64 = base64.b64encode(data).decode("ascii")
-                alt = html.escape(caption or chunk.get("name") or "figure", quote=True)
-                out.append(f'<img src="data:image/png;base64,{b64}" alt="{alt}"/>')
-            if not out:
+            if not chunk["figure"]:
                 return ""
+            caption = chunk.get("caption") or ""
+            alt = html.escape(caption or chunk.get("name") or "figure", quote=True)
+            images = "\n".join(f'<img src="data:image/png;base64,'
+                               f'{base64.b64encode(png).decode("ascii")}" alt="{alt}"/>'
+                               for png in chunk["figure"])
             cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-            return "<figure>\n" + "\n".join(out) + f"\n{cap}</figure>\n"
+            return f"<figure>\n{images}\n{cap}</figure>\n"
 
     return ReportFormatter
 
 
-def _errors(executed: list[dict[str, Any]]) -> list[str]:
-    from nbconvert import filters
-
-    found = []
-    for chunk in executed:
-        if chunk.get("type") != "code":
-            continue
-        for out in chunk.get("result") or []:
-            if out.get("output_type") == "error":
-                trace = filters.strip_ansi("\n".join(out.get("traceback", [])))
-                found.append(f"chunk {chunk.get('number')} (line {chunk.get('start_line')}):"
-                             f"\n{trace}")
-    return found
-
-
-#: Imported in the kernel as soon as it is up (see :class:`ReportSession`): the
-#: template's own imports, which then find the modules loaded.
-_PRELOAD = (
-    "import warnings\n"
-    "warnings.simplefilter('ignore')\n"
-    "import pandas, IPython.display\n"
-    "import pipeline.report.advice, pipeline.report.text, pipeline.report.context\n"
-)
-
-
-class ReportSession:
-    """A report kernel started ahead of the rendering.
-
-    Starting the kernel and importing the plotting libraries keep one core busy
-    for a while; ``evaluate`` opens a session before it scores the test split,
-    so that this work overlaps the scoring instead of following it.  The
-    context directory may still be empty when the session opens: the template
-    reads it only when :meth:`render` runs.
+def render_report(context_dir: str | Path, out_html: str | Path) -> None:
+    """Lay out the report of a context directory into one HTML file.
 
     Parameters
     ----------
-    context_dir : pathlib.Path
-        Where the context files (see the module docstring) will be.
+    context_dir : str or pathlib.Path
+        Written by :func:`pipeline.report.context.write_context`.
+    out_html : str or pathlib.Path
+        The report.  Written atomically; its directory is created if needed
+        and nothing else is written there.
 
     Raises
     ------
+    FileNotFoundError, pipeline.schema.SchemaError
+        If the context directory or a file of it is missing, of another version,
+        or lacks a field (:func:`pipeline.report.context.load_context`).
     ReportError
-        If the kernel does not start.
+        If a template chunk fails (naming it and the error), or the result would
+        not be self-contained.
     """
+    started = time.perf_counter()
+    context = load_context(context_dir)
+    with warnings.catch_warnings():
+        # Pweave 0.30 imports IPython.core.inputsplitter, deprecated since IPython 7.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pweave import Pweb
 
-    def __init__(self, context_dir: Path):
-        with warnings.catch_warnings():
-            # Pweave 0.30 imports IPython.core.inputsplitter, deprecated since IPython 7.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from pweave import Pweb
-
-        self.context_dir = Path(context_dir).resolve()
-        self._scratch = tempfile.TemporaryDirectory(prefix="wine-report-")
-        scratch = Path(self._scratch.name)
-        try:
-            source = scratch / "report.pmd"
-            shutil.copyfile(TEMPLATE, source)
-            self.doc = Pweb(str(source), doctype="md2html", informat="markdown", kernel=None,
-                            output=str(scratch / "report.html"), figdir="figures")
-            self.doc.kernel, self.doc.language = _KERNEL_NAME, "python"
-            self.doc.setformat(Formatter=_formatter_class())
-            self.processor = _processor_class()(
-                copy.deepcopy(self.doc.parsed), self.doc.kernel, self.doc.source, False,
-                self.doc.figdir, self.doc.wd, scratch=scratch,
-                env=_kernel_env(self.context_dir, scratch),
-            )
-        except BaseException:
-            self._scratch.cleanup()
-            raise
-        # Not waited for: the kernel imports while the caller goes on.  A failure
-        # here resurfaces, with its traceback, in the template's first chunk.
-        self.processor.kc.execute(_PRELOAD, silent=True, store_history=False)
-
-    def render(self, out_html: Path) -> None:
-        """Run the template on the context directory and write the HTML report.
-
-        Parameters
-        ----------
-        out_html : pathlib.Path
-            The report.  Written atomically; its directory is created if needed
-            and nothing else is written there.
-
-        Raises
-        ------
-        FileNotFoundError, pipeline.schema.SchemaError, ReportError
-            See :func:`render_report`.
-        """
-        started = time.perf_counter()
-        out_html = as_path(out_html)
-        out_html = out_html if is_remote(out_html) else out_html.resolve()
-        load_context(self.context_dir)
-        processor, doc = self.processor, self.doc
-        chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout
-        try:
-            with contextlib.redirect_stdout(chatter):
-                processor.run()
-        except ReportError:
-            raise
-        except Exception as exc:
-            raise ReportError(f"rendering the report failed: {exc}\n{processor.log_tail()}") \
-                from exc
-        finally:
-            processor.close()
-        log.debug("pweave: %s", chatter.getvalue())
-        doc.executed = processor.getresults()
-
-        with contextlib.redirect_stdout(chatter):
-            doc.format()
-        document = make_self_contained(doc.formatted.replace("\r", ""))
-        leftovers = external_references(document)
-        if leftovers:
-            raise ReportError(f"the report still refers to external resources: {leftovers}")
-
-        with atomic_file(out_html) as tmp_out:
-            tmp_out.write_text(document, encoding="utf-8")
-        log.info("report written to %s in %.1f s", out_html, time.perf_counter() - started)
-
-    def close(self) -> None:
-        """Stop the kernel (if still running) and remove the scratch directory."""
-        self.processor.close()
-        self._scratch.cleanup()
-
-    def __enter__(self) -> ReportSession:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    # The output path only tells Pweave where the figures would go: nothing is written.
+    doc = Pweb(str(TEMPLATE), doctype="md2html", informat="markdown", kernel=None,
+               output=str(context.figures.parent / "report.html"), figdir=context.figures.name)
+    doc.setformat(Formatter=_formatter_class())
+    chatter = io.StringIO()  # Pweave prints "Processing chunk ..." to stdout
+    with contextlib.redirect_stdout(chatter):
+        doc.run(Processor=functools.partial(_processor_class(), context=context))
+        doc.format()
+    log.debug("pweave: %s", chatter.getvalue())
+    document = doc.formatted.replace("\r", "")
+    leftovers = markup_references(document)
+    if leftovers:
+        raise ReportError(f"the report would refer to external resources: {leftovers}")
+    out_html = as_path(out_html)
+    with atomic_file(out_html if is_remote(out_html) else out_html.resolve()) as tmp_out:
+        tmp_out.write_text(document, encoding="utf-8")
+    log.info("report written to %s in %.1f s", out_html, time.perf_counter() - started)
 
 
 def prepare_context(directory: Path, predictions: pd.DataFrame, metrics: Metrics,
@@ -534,39 +318,22 @@ def prepare_context(directory: Path, predictions: pd.DataFrame, metrics: Metrics
         :func:`pipeline.steps.evaluate.word_weights` and
         :func:`pipeline.steps.evaluate.explanations` (may be empty).
     """
-    from pipeline.report.drawing import FigureDrawer, report_style
-    from pipeline.report.plots import report_figures
+    from pipeline.report.plots import figure_png, report_figures, report_style
 
     numbers = report_numbers(predictions, metrics, importance, explained)
     figures = report_figures(predictions, numbers, weights, metrics.model.mae)
     with report_style():
-        drawer = FigureDrawer(figures)
-        pngs = {name: drawer.png(name) for name in figures}
+        pngs = {name: figure_png(*spec) for name, spec in figures.items()}
     write_context(directory, metrics, numbers, pngs)
 
 
-def render_report(context_dir: Path, out_html: Path) -> None:
-    """Render the evaluation report of a context directory into one HTML file.
+def write_report(out_html: str | Path, predictions: pd.DataFrame, metrics: Metrics,
+                 weights: pd.DataFrame, importance: pd.DataFrame,
+                 explained: pd.DataFrame) -> None:
+    """The report of evaluate's results: :func:`prepare_context`, then :func:`render_report`.
 
-    Parameters
-    ----------
-    context_dir : pathlib.Path
-        Directory with ``predictions.parquet``, ``metrics.json`` and
-        (optionally) ``word_weights.csv``; see the module docstring.
-    out_html : pathlib.Path
-        The report.  Written atomically; its directory is created if needed
-        and nothing else is written there.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the context directory or a required file in it is missing.
-    pipeline.schema.SchemaError
-        If a required column or section is missing.
-    ReportError
-        If a template chunk fails (the traceback is in the message), the
-        kernel does not start, or the result would not be self-contained.
+    The context lives in a temporary directory, removed afterwards.
     """
-    load_context(Path(context_dir))  # before a kernel is started for nothing
-    with ReportSession(context_dir) as session:
-        session.render(out_html)
+    with tempfile.TemporaryDirectory(prefix="wine-report-") as scratch:
+        prepare_context(Path(scratch), predictions, metrics, weights, importance, explained)
+        render_report(Path(scratch), out_html)

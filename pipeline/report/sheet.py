@@ -7,7 +7,7 @@ and three rankings of fifteen wines each (most likely to rate 90+, best predicte
 points per dollar, widest range).  It is built for a buyer, not a statistician.
 
 Like the evaluation report it is offline: the report's stylesheet, figures drawn
-with the report's seaborn look (:func:`pipeline.report.drawing.report_style`) and
+with the report's seaborn look (:func:`pipeline.report.plots.report_style`) and
 inlined as base64 PNG, and no reference outside the file.  Every text that comes
 from the inventory (titles, wineries, ids, reasons) is HTML-escaped.
 
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 from collections.abc import Callable, Mapping
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +32,7 @@ from matplotlib.ticker import MaxNLocator
 from pipeline.atomic import atomic_file
 from pipeline.report import plots
 from pipeline.report import text as t
-from pipeline.report.drawing import figure_png, report_style
-from pipeline.report.render import STYLESHEET, ReportError
+from pipeline.report.render import STYLESHEET, ReportError, markup_references
 from pipeline.sheet_summary import (
     GOOD_SCORE,
     POINTS_EDGES,
@@ -73,62 +70,6 @@ RANKING_TEXT: dict[str, tuple[str, str, str]] = {
         " minus lower end): their rating could land anywhere in it, so tasting them before"
         " buying tells you most."),
 }
-
-
-#: Attributes that load or link to something.
-_LINKING = {"src", "href", "data", "poster", "action", "srcset", "formaction", "background"}
-#: Elements that load something, or run code, whatever their attributes.
-_LOADING = {"script", "link", "iframe", "object", "embed", "base"}
-
-
-class _Markup(HTMLParser):
-    """Collects what a document's markup (never its text) loads from outside the file."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._in_style = tag == "style"
-        if tag in _LOADING:
-            self.found.append(f"<{tag}>")
-        for name, value in attrs:
-            value = (value or "").strip()
-            if name in _LINKING and value and not value.startswith(("data:", "#")):
-                self.found.append(f"{tag} {name}={value[:60]}")
-            if name == "style" and re.search(r"url\(|@import", value, re.IGNORECASE):
-                self.found.append(f"{tag} style={value[:60]}")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_style = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style and re.search(r"url\(|@import", data, re.IGNORECASE):
-            self.found.append(f"<style> {data.strip()[:60]}")
-
-
-def markup_references(document: str) -> list[str]:
-    """What an HTML document's markup loads or runs: empty for a self-contained, inert page.
-
-    Unlike :func:`pipeline.report.render.external_references`, only tags and their
-    attributes count, so a wine named ``src=//x`` (escaped text) is no false alarm.
-
-    Parameters
-    ----------
-    document : str
-
-    Returns
-    -------
-    list of str
-        Every ``<script>``, ``<link>``, ``<iframe>``, ``<object>``, ``<embed>`` or
-        ``<base>`` element, every linking attribute that is not a ``data:`` URI or
-        a ``#`` anchor, and every CSS ``url(`` or ``@import``.
-    """
-    parser = _Markup()
-    parser.feed(document)
-    parser.close()
-    return parser.found
 
 
 def _label(value: Any) -> str:
@@ -485,8 +426,8 @@ def render_sheet(summary: SheetSummary, out_html: str | Path, about: Mapping[str
     ReportError
         If the page would load anything from outside itself or run a script.
     """
-    with report_style():
-        figures = {name: figure_png(*spec) for name, spec in sheet_figures(summary).items()}
+    with plots.report_style():
+        figures = {name: plots.figure_png(*spec) for name, spec in sheet_figures(summary).items()}
     document = sheet_html(summary, about, figures)
     leftovers = markup_references(document)
     if leftovers:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +250,7 @@ def evaluate(
         The test metrics (:class:`pipeline.evaluation.Metrics`), as the report's
         ``metrics.json`` holds them.
     """
-    from pipeline.report.render import ReportSession, prepare_context
+    from pipeline.report.render import write_report
 
     dataset = Dataset(dataset_dir)
     check_not_input(out_report, dataset.path, model_path)
@@ -266,22 +265,17 @@ def evaluate(
     scoring = submit_per_file(client, _score_test_file, dataset.files("test"),
                               broadcast(client, model), line, step, name="score-test-block")
     progress = StepProgress("evaluate", {"scoring": 0.7, "report": 0.3})
-    with tempfile.TemporaryDirectory(prefix="wine-report-") as ctx, \
-            ReportSession(Path(ctx)) as report:
-        # While the workers score: the report's kernel starts, and the client explains
-        # a few test rows.
-        head = dataset.first_rows("test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
-        weights = (word_weights(model, head["description"]) if not head.empty
-                   else pd.DataFrame({"term": [], "weight": []}))
-        imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
-        results = gather_tracked(client, scoring, progress, "scoring", "test blocks")
-        metrics = _test_metrics(results, model, counts, line, dataset.path)
-        progress.update("report", 0, 1, "rendering the report", force=True)
-        sample = pd.concat([r.sample for r in results], ignore_index=True)
-        prepare_context(Path(ctx), sample, metrics, weights, imp, explained)
-        report.render(out_report)
-        progress.update("report", 1, 1, "rendered")
-    log.info("report written to %s", out_report)
+    # While the workers score, the client explains a few test rows.
+    head = dataset.first_rows("test", max(EXPLAIN_ROWS, TERM_SOURCE_ROWS))
+    weights = (word_weights(model, head["description"]) if not head.empty
+               else pd.DataFrame({"term": [], "weight": []}))
+    imp, explained = explanations(model, head.head(EXPLAIN_ROWS))
+    results = gather_tracked(client, scoring, progress, "scoring", "test blocks")
+    metrics = _test_metrics(results, model, counts, line, dataset.path)
+    progress.update("report", 0, 1, "rendering the report", force=True)
+    sample = pd.concat([r.sample for r in results], ignore_index=True)
+    write_report(out_report, sample, metrics, weights, imp, explained)
+    progress.update("report", 1, 1, "rendered")
     return dataclasses.asdict(metrics)
 
 
