@@ -430,13 +430,16 @@ class Verdict:
 
     ``level`` is ``go``, ``go-fix-range``, ``pilot`` or ``no``; ``gain`` is ``1 -`` the
     model's MAE over the price-only rule's, ``gain_over_mean`` over the average
-    score's, ``gain_over_best`` over the better rule's (None when not beaten).
+    score's, ``gain_over_best`` over the better rule's (None when not beaten);
+    ``advantage_real`` whether the wine-by-wine gain's 95% interval is above 0 (None
+    with too few wines to tell).
     """
 
     level: str
     gain: float
     gain_over_mean: float
     gain_over_best: float | None
+    advantage_real: bool | None
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -746,7 +749,7 @@ def explained_wines(explained: pd.DataFrame, model_name: str, top: int = 6,
     return out
 
 
-def verdict(metrics: Metrics, interval: IntervalSummary) -> Verdict:
+def verdict(metrics: Metrics, interval: IntervalSummary, gain: Estimate) -> Verdict:
     """The recommendation, from the model's gain over the price-only rule and its range.
 
     The model must beat the rule (what a buyer does without a model) by
@@ -755,16 +758,17 @@ def verdict(metrics: Metrics, interval: IntervalSummary) -> Verdict:
     """
     mae = metrics.model.mae
     mean, price = metrics.baselines.mean.mae, metrics.baselines.price_only.mae
-    gain = 1 - mae / price
-    if gain < GAIN_FOR_PILOT:
+    ratio = 1 - mae / price
+    if ratio < GAIN_FOR_PILOT:
         level = "no"
-    elif gain < GAIN_FOR_PRODUCTION:
+    elif ratio < GAIN_FOR_PRODUCTION:
         level = "pilot"
     else:
         level = "go" if interval.calibration == "held" else "go-fix-range"
     best = min(mean, price)
-    return Verdict(level=level, gain=gain, gain_over_mean=1 - mae / mean,
-                   gain_over_best=1 - mae / best if mae < best else None)
+    real = None if gain.value is None else gain.value - gain.half_width > 0
+    return Verdict(level=level, gain=ratio, gain_over_mean=1 - mae / mean,
+                   gain_over_best=1 - mae / best if mae < best else None, advantage_real=real)
 
 
 def report_numbers(pred: pd.DataFrame, metrics: Metrics, importance: pd.DataFrame,
@@ -786,10 +790,10 @@ def report_numbers(pred: pd.DataFrame, metrics: Metrics, importance: pd.DataFram
     """
     kind = metrics.model.name
     interval = interval_summary(pred, metrics)
+    gain = estimate(errors(pred, "baseline_price").abs() - errors(pred).abs())
     return ReportNumbers(
         shown=len(pred), data=data_summary(pred), interval=interval,
-        mae=estimate(errors(pred).abs()),
-        gain=estimate(errors(pred, "baseline_price").abs() - errors(pred).abs()),
+        mae=estimate(errors(pred).abs()), gain=gain,
         bias=bias_at_the_ends(pred),
         by_points=error_bands(pred, "points", POINTS_BAND_EDGES, integer=True),
         by_price=error_bands(pred, "price", PRICE_BAND_EDGES, missing_label=NO_PRICE),
@@ -798,4 +802,4 @@ def report_numbers(pred: pd.DataFrame, metrics: Metrics, importance: pd.DataFram
         misses=largest_misses(pred), cost=cost_summary(pred), cost_bands=cost_by_price_band(pred),
         buy=buy_list(pred), importance=importance_table(importance, kind),
         wines=explained_wines(explained, kind) if not explained.empty else [],
-        verdict=verdict(metrics, interval))
+        verdict=verdict(metrics, interval, gain))

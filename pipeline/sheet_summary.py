@@ -88,7 +88,7 @@ def _typed(top: pd.DataFrame) -> pd.DataFrame:
         values = top[col].to_numpy(dtype="object")
         columns[col] = np.where(pd.isna(values), None, values)
     for col in ("price", "predicted_points", "lower", "upper", VALUE, WIDTH):
-        columns[col] = pd.to_numeric(top[col], errors="coerce").to_numpy(dtype="float64")
+        columns[col] = top[col].to_numpy(dtype="float64")
     return pd.DataFrame(columns, columns=list(TOP_COLUMNS))
 
 
@@ -207,10 +207,8 @@ def summarize(frame: pd.DataFrame, k: int = TOP_K) -> SheetSummary:
     for col in SHOWN_COLUMNS:
         if col not in frame.columns:
             frame[col] = None
-    predicted = pd.to_numeric(frame["predicted_points"], errors="coerce")
-    scored = frame[predicted.notna()].copy()
-    for col in ("price", "predicted_points", "lower", "upper"):
-        scored[col] = pd.to_numeric(scored[col], errors="coerce").astype("float64")
+    predicted = frame["predicted_points"]
+    scored = frame[predicted.notna()].astype({"price": "float64"})
     price = scored["price"].where(scored["price"] > 0)
     scored[VALUE] = (scored["predicted_points"] - VALUE_BASE) / price
     # Rounded as the predictions are, so that equal ranges tie (and the prediction decides).

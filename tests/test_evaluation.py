@@ -159,20 +159,22 @@ def test_importance_and_explanations():
 
 
 def test_the_verdict_follows_the_numbers():
-    def level(mae, price_mae, coverage):
+    def verdict(mae, price_mae, coverage, gain=(0.69, 0.11)):
         m = metrics(mae, price_mae, coverage)
-        return ev.verdict(m, ev.interval_summary(toy(), m)).level
+        return ev.verdict(m, ev.interval_summary(toy(), m), ev.Estimate(*gain))
 
-    assert level(1.27, 1.96, 0.81) == "go"
-    assert level(1.27, 1.96, 0.70) == "go-fix-range"
-    assert level(1.80, 1.96, 0.81) == "pilot"
-    assert level(1.95, 1.96, 0.81) == "no"
-    m = metrics(1.27, 1.96, 0.81)
-    verdict = ev.verdict(m, ev.interval_summary(toy(), m))
-    assert verdict.gain == pytest.approx(1 - 1.27 / 1.96)
-    assert verdict.gain_over_best == verdict.gain  # the price-only rule is the better one
-    m = metrics(2.2, 1.96, 0.81)
-    assert ev.verdict(m, ev.interval_summary(toy(), m)).gain_over_best is None
+    assert verdict(1.27, 1.96, 0.81).level == "go"
+    assert verdict(1.27, 1.96, 0.70).level == "go-fix-range"
+    assert verdict(1.80, 1.96, 0.81).level == "pilot"
+    assert verdict(1.95, 1.96, 0.81).level == "no"
+    good = verdict(1.27, 1.96, 0.81)
+    assert good.gain == pytest.approx(1 - 1.27 / 1.96)
+    assert good.gain_over_mean == pytest.approx(1 - 1.27 / 2.5)
+    assert good.gain_over_best == good.gain  # the price-only rule is the better one
+    assert good.advantage_real
+    assert verdict(2.2, 1.96, 0.81).gain_over_best is None
+    assert verdict(1.27, 1.96, 0.81, (0.05, 0.11)).advantage_real is False
+    assert verdict(1.27, 1.96, 0.81, (None, None)).advantage_real is None
 
 
 def test_report_numbers_of_one_wine():

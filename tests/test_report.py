@@ -1,4 +1,5 @@
-"""The evaluation report, rendered for real with Pweave from the real sample."""
+"""The evaluation report: its words (Jinja) on a few wines, and the report of the real
+sample rendered for real with Pweave."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import numpy as np
 import pandas as pd
 import pweave  # noqa: F401  (a missing report extra must fail, not skip)
@@ -22,6 +24,8 @@ import sklearn
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from test_evaluation import metrics as toy_metrics
+from test_evaluation import toy
 
 from pipeline.evaluation import (
     Baselines,
@@ -32,12 +36,13 @@ from pipeline.evaluation import (
     PriceLine,
     Rows,
     Scores,
+    report_numbers,
 )
 from pipeline.intervals import segment_labels
-from pipeline.report import advice, text
+from pipeline.report import filters
 from pipeline.report.context import from_json, load_context, to_json
+from pipeline.report.filters import environment
 from pipeline.report.render import ReportError, prepare_context, render_report
-from pipeline.report.text import accuracy_sentence, in_ten
 from pipeline.schema import SchemaError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/data/wine_reviews_sample.csv"
@@ -216,6 +221,11 @@ def _tags(document: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
+def escape(text: str) -> str:
+    """As the report escapes a text."""
+    return str(markupsafe.escape(text))
+
+
 def assert_self_contained(document: str) -> list[bytes]:
     """Check the document needs nothing outside itself; return the decoded images."""
     tags = _tags(document)
@@ -276,10 +286,14 @@ def test_report_is_one_self_contained_file(full_report):
                                                            "report.html"]
     document = out.read_text(encoding="utf-8")
     images = assert_self_contained(document)
-    figures = sorted((out.parent.parent / "context" / "figures").iterdir())
+    context = out.parent.parent / "context"
+    figures = sorted((context / "figures").iterdir())
     assert images == [f.read_bytes() for f in _in_report_order(figures)]  # every one, once
     assert len(set(images)) == len(images) == 17
-    assert seconds < 120
+    # Rendering laid the context out and wrote nothing beside it.
+    assert sorted(p.name for p in context.iterdir()) == ["figures", "metrics.json",
+                                                         "report.json"]
+    assert seconds < 30
 
 
 def _in_report_order(figures: list[Path]) -> list[Path]:
@@ -299,7 +313,7 @@ def test_report_shows_the_metrics_and_sections(full_report):
         assert f"{value:.2f}" in document
     assert f"{100 * model['within_2']:.0f}%" in document
     assert f"{metrics['rows']['train']:,}" in document
-    assert in_ten(model["within_2"]) in document  # the plain-words sentence
+    assert filters.in_ten(model["within_2"]) in document  # the plain-words sentence
     for heading in ("The data", "How accurate is it?", "Which words matter", "About the model"):
         assert heading in document
     assert metrics["model_info"]["data_fingerprint"] in document
@@ -317,21 +331,21 @@ def test_report_answers_the_buyers_questions(full_report):
                     "What the errors would cost", "Should it go to production?"):
         assert f">{heading}</h" in document, heading
     # How good, in plain words, and the interval.
-    assert f"For {in_ten(model['within_2'])}" in document
+    assert f"For {filters.in_ten(model['within_2'])}" in document
     assert (f"the true score fell inside the stated range for"
             f" {100 * model['interval_coverage']:.0f}% of wines") in document
     # Where it errs: the largest miss with its name and the start of its note.
     error = (pred["predicted_points"] - pred["points"]).abs()
     worst = pred.loc[error.idxmax()]
-    assert html.escape(worst["title"]) in document
-    assert html.escape(" ".join(worst["description"].split())[:40]) in document
+    assert escape(worst["title"]) in document
+    assert escape(" ".join(worst["description"].split())[:40]) in document
     # What drives it: both explained wines, by name.
     assert len(numbers.wines) == 2
     for wine in numbers.wines:
-        assert html.escape(wine.title) in document
+        assert escape(wine.title) in document
     # What it would cost: the count of wines over-rated by 3 points or more.
     over = int(((pred["predicted_points"] - pred["points"]) >= 3).sum())
-    assert f"{over} ({text.percent(over / len(pred))}" in document
+    assert f"{over} ({filters.percent(over / len(pred))}" in document
     assert "under $15" in document and "$100+" in document  # the price bands, with currency
     # The recommendation quotes the measured numbers it depends on.
     price = metrics["baselines"]["price_only"]["mae"]
@@ -343,12 +357,13 @@ def test_report_answers_the_buyers_questions(full_report):
     assert f"Critic: Roger Voss</td><td>{cells['critic']['Roger Voss']['n']}" in document
 
 
-def test_report_hides_code_warnings_and_errors(full_report):
+def test_report_hides_code_and_template_syntax(full_report):
     out, _, _ = full_report
     document = out.read_text(encoding="utf-8")
-    leaks = ("import pandas", "from pipeline", "show(", "figure(", "Traceback", "Warning:", "<pre")
-    for leak in leaks:
+    for leak in ("show(", "page.", "figure(", "Traceback", "Warning:", "<pre", "{{", "{%"):
         assert leak not in document, leak
+    # No value reached the reader unformatted.
+    assert not re.search(r"\b(None|nan|NaN|inf)\b", _text(document))
 
 
 def test_small_data_with_missing_values(tmp_path, full_report):
@@ -438,22 +453,118 @@ def test_unknown_values_are_null_in_the_json_and_none_when_read():
     assert from_json(text, Estimate, "x.json") == Estimate(None, None)
 
 
-def test_plain_words():
-    assert in_ten(0.81) == "8 wines in 10"
-    assert in_ten(0.97) == "nearly every wine"
-    assert in_ten(0.02) == "fewer than 1 wine in 10"
-    assert in_ten(None) is None
-    sentence = accuracy_sentence({"model": {"within_2": 0.8, "within_3": 0.9, "mae": 1.4}})
-    assert sentence.startswith("For 8 wines in 10 (80%) the predicted score is within 2 points")
+def test_filters():
+    assert filters.percent(0.034) == "3.4%" and filters.percent(0.81) == "81%"
+    assert filters.percent(None) == filters.money(None) == filters.fixed(float("nan")) == "n/a"
+    assert filters.one_in(0.034) == "about 1 wine in 29" and filters.one_in(0.7) == ""
+    assert filters.money(1200) == "$1,200" and filters.count(4869.0) == "4,869"
+    assert filters.signed(-0.04) == "0.0" and filters.signed(1.26) == "+1.3"
+    assert filters.signed(-4.4) == "\u22124.4"
+    assert filters.metric(-0.001, "ratio") == "0.00" and filters.metric(0.816, "share") == "82%"
+    assert filters.in_ten(0.81) == "8 wines in 10"
+    assert filters.in_ten(0.97) == "nearly every wine"
+    assert filters.in_ten(0.02) == "fewer than 1 wine in 10"
+    assert filters.shorten("a b c " * 50, 20).endswith("\u2026")
+    assert len(filters.shorten("a b c " * 50, 20)) <= 20
+    assert filters.shorten(None) == "" and filters.shorten(np.nan) == ""
+    assert filters.price_band("15-25") == "$15\u201325"
+    assert filters.price_band("under 15") == "under $15"
+    assert filters.price_band("no price") == "no price"
+    assert filters.part_of(5999, 6000) == "100.0%" and filters.part_of(1, 2) == "50%"
+    assert filters.info_value([1.23456, "x", None]) == "1.235, x, n/a"
 
 
-def test_small_formatters():
-    assert text.percent(0.034) == "3.4%" and text.percent(0.81) == "81%"
-    assert text.one_in(0.034) == "about 1 wine in 29"
-    assert text.money(1200) == "$1,200" and text.money(None) == "n/a"
-    assert text.signed(-0.04) == "0.0" and text.signed(1.26) == "+1.3"
-    assert text.shorten("a b c " * 50, 20).endswith("\u2026")
-    assert len(text.shorten("a b c " * 50, 20)) <= 20
-    assert text.shorten(None) == "" and text.shorten(np.nan) == ""
-    assert advice.price_band_label("15-25") == "$15\u201325"
-    assert advice.price_band_label("no price") == "no price"
+def _page(wines: pd.DataFrame | None = None, **metrics):
+    """The report's fragments for a few wines, their numbers computed as evaluate does."""
+    m = toy_metrics(**metrics)
+    wines = toy() if wines is None else wines
+    numbers = report_numbers(wines, m, pd.DataFrame(), pd.DataFrame())
+    return environment().get_template("report.html.j2").make_module({"m": m, "r": numbers})
+
+
+def _text(fragment) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html.unescape(str(fragment))).split())
+
+
+def test_the_words_follow_the_numbers():
+    page = _page()
+    summary = _text(page.summary())
+    assert ("For 8 wines in 10 (80%) the predicted score is within 2 points of the critic's"
+            " score, and for 9 wines in 10 within 3 points.") in summary
+    assert "On average the prediction is 1.3 points off." in summary
+    assert "The model's errors are 35% smaller than the better of these simple rules" in summary
+    assert "The true score fell inside the stated range for 81% of the wines" in summary
+    assert "Where does it err?" not in summary  # no two score bands of 5 wines
+    cost = _text(page.cost())
+    assert cost.startswith("Of the 7 test wines, 2 (29%, about 1 wine in 4) were over-rated by"
+                           " 3 points or more")
+    assert "They cost $12 to $14 a bottle, $13 at the median" in cost
+    assert "under $15 2 2 (100%) 0 (0%) $13" in cost
+    assert "no price 1 0 (0%) 1 (100%) \u2013" in cost
+    misses = str(page.misses())
+    assert "x x x" in misses and "\u2026" in misses  # the long note, shortened
+    assert "\u22124.0" in misses and "+3.5" in misses
+    assert "Of the 7 largest misses, 3 under-rate and 3 over-rate the wine." in _text(misses)
+    assert "(no name)" not in misses and "(France, Ann)" in _text(misses)
+
+
+def test_the_recommendation_follows_the_numbers():
+    page = _page()
+    advice = _text(page.recommendation())
+    assert advice.startswith("Recommended: put the model into production")
+    assert "against 1.96 for guessing from the price alone: 35% smaller (and 49% smaller" in advice
+    assert "This model learned from 7 reviews." in advice
+    assert "(here, on validation: linear model on the words 1.25)" in advice
+    assert "held for 81% of the test wines, as promised." in advice
+    assert ("The advantage is real, not luck of the test wines: wine by wine the model's errors"
+            " are 0.93 ± 0.84 points smaller") in advice
+    assert "verdict-go-fix-range" in str(_page(coverage=0.7).recommendation())
+    assert "outside the 77%\u201383% we accept" in _text(_page(coverage=0.7).recommendation())
+    assert _text(_page(mae=1.8).recommendation()).startswith("A trial only")
+    assert _text(_page(mae=1.95).recommendation()).startswith("Not recommended yet")
+
+
+def _wines(points: list[float], predicted: list[float], **columns) -> pd.DataFrame:
+    """Wines as evaluate's sample holds them: a range of ±2 and plain baselines."""
+    n = len(points)
+    text = {c: pd.array(columns.pop(c, [None] * n), dtype="string")
+            for c in ("country", "taster_name", "title", "description")}
+    return pd.DataFrame({"points": points, "predicted_points": predicted,
+                         "lower": np.array(predicted) - 2, "upper": np.array(predicted) + 2,
+                         "baseline_mean": 88.0, "baseline_price": 88.0,
+                         "price": columns.pop("price", [np.nan] * n), **text})
+
+
+def test_band_group_and_bias_sentences_name_best_and_worst():
+    wide = _wines([85.0] * 6 + [92.0] * 6, [86.0] * 6 + [89.0] * 6,
+                  price=[np.nan] * 6 + [30.0] * 6, country=["Chile"] * 6 + ["Spain"] * 6)
+    page = _page(wide)
+    assert _text(page.price_bands()) == (
+        "The model is most accurate for wines without a price (off by 1.0 points on average)"
+        " and least accurate for wines priced 25-40 (3.0 points).")
+    assert _text(page.points_bands()) == (
+        "The model is most accurate for wines scored 85-87 (off by 1.0 points on average) and"
+        " least accurate for wines scored 91-93 (3.0 points). Like most rating models it pulls"
+        " scores toward the middle: wines the critics scored 91-93 were predicted 3.0 points"
+        " too low on average, and wines scored 85-87 1.0 points too high. So a prediction at"
+        " the top of the scale probably understates a great wine, and one at the bottom"
+        " overstates a poor one.")
+    assert _text(page.countries()) == ""  # groups of 6: fewer than 10 wines
+    many = _page(pd.concat([wide] * 2, ignore_index=True))
+    assert _text(many.countries()) == (
+        "Among countries with at least 10 test wines, the model is most accurate for Chile"
+        " (1.0 points off on average, 12 wines) and least for Spain (3.0 points, 12 wines)."
+        " It under-rates Spain by 3.0 points on average.")
+    assert _text(many.critics()) == ""  # only wines without a critic
+    level = _page(_wines([84.0] * 5 + [95.0] * 5, [84.2] * 5 + [95.5] * 5))
+    assert _text(level.points_bands()).endswith(
+        "The model does not lean much either way at the ends of the scale: on average it is"
+        " +0.2 points off for wines scored 80-84 and +0.5 for wines scored 94-100.")
+
+
+def test_text_from_the_data_is_escaped():
+    wines = toy()
+    wines.loc[5, "title"] = "<script>alert('x')</script> & Sons"
+    misses = str(_page(wines).misses())
+    assert "<script>" not in misses
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Sons" in misses

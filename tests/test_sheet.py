@@ -29,7 +29,8 @@ from pipeline.sheet_summary import (
 )
 from pipeline.steps.predict import predict, sheet_path
 
-ABOUT = {"inventory": "cellar.csv", "model": "model.joblib", "version": "test", "kind": "sgd"}
+ABOUT = {"inventory": "cellar.csv", "model": "model.joblib", "version": "test", "kind": "sgd",
+         "coverage": 0.8}
 TABLE_IDS = ["likely-90", "best-value", "widest-range"]
 
 
@@ -225,9 +226,9 @@ def test_text_from_the_inventory_is_escaped(tmp_path, scored):
     assert "script" not in tags and "b" not in tags and "i" not in tags
     assert tags.count("img") == 2  # the two figures, not the winery
     assert tags.count("table") == 5  # counts, reasons and the three rankings, none cut short
-    assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt; Smith &amp; Sons" in document
+    assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt; Smith &amp; Sons" in document
     assert "&lt;img src=x onerror=alert(1)&gt;" in document
-    assert "&quot;&gt;&lt;b&gt;42&lt;/b&gt;" in document
+    assert "&#34;&gt;&lt;b&gt;42&lt;/b&gt;" in document
     assert "&lt;i&gt;odd&lt;/i&gt; reason" in document
     assert "<title>Buyer's sheet: &lt;cellar&gt; &amp; co.csv</title>" in document
     assert markup_references(document) == []
@@ -288,7 +289,8 @@ def test_predict_writes_the_sheet_beside_the_csv(predicted, inventory):
     assert int(counts["set_aside"]) == (~scored).sum() == 6
     assert int(counts["scored"]) + int(counts["set_aside"]) == len(rows)
     assert int(counts["good"]) == (rows["predicted_points"] >= 90).sum()
-    reasons = re.search(r'<table class="compact" id="reasons">(.*?)</table>', document).group(1)
+    reasons = re.search(r'<table class="compact" id="reasons">(.*?)</table>', document,
+                        re.DOTALL).group(1)
     shown = {html.unescape(r): int(n) for r, n in
              re.findall(r'<tr><td>([^<]*)</td><td data-count="(\d+)"', reasons)}
     assert shown == {"description missing": 3, "price outside 0-100000": 2,

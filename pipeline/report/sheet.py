@@ -7,12 +7,10 @@ and three rankings of fifteen wines each (most likely to rate 90+, best predicte
 points per dollar, widest range).  It is built for a buyer, not a statistician.
 
 Like the evaluation report it is offline: the report's stylesheet, figures drawn
-with the report's seaborn look (:func:`pipeline.report.plots.report_style`) and
-inlined as base64 PNG, and no reference outside the file.  Every text that comes
-from the inventory (titles, wineries, ids, reasons) is HTML-escaped.
-
-The figure and HTML functions are pure (a summary in, a figure or a string out);
-:func:`render_sheet` draws, assembles and writes the page atomically.
+with the report's look (:func:`pipeline.report.plots.report_style`) and inlined as
+base64 PNG, and no reference outside the file.  The words are
+``templates/sheet.html.j2``, which escapes every text from the inventory (titles,
+wineries, ids, reasons).
 """
 
 from __future__ import annotations
@@ -31,45 +29,10 @@ from matplotlib.ticker import MaxNLocator
 
 from pipeline.atomic import atomic_file
 from pipeline.report import plots
-from pipeline.report import text as t
-from pipeline.report.render import STYLESHEET, ReportError, markup_references
-from pipeline.sheet_summary import (
-    GOOD_SCORE,
-    POINTS_EDGES,
-    VALUE,
-    VALUE_BASE,
-    WIDTH,
-    SheetSummary,
-)
+from pipeline.report.filters import environment, present, shorten
+from pipeline.report.render import ReportError, markup_references
+from pipeline.sheet_summary import GOOD_SCORE, POINTS_EDGES, VALUE_BASE, WIDTH, SheetSummary
 from pipeline.storage import as_path
-
-#: Extra rules for the sheet's wine tables, on top of the report's stylesheet.
-_SHEET_CSS = """
-table.wines td.num, table.wines th.num { text-align: right; white-space: nowrap; }
-table.wines td.rank { color: #8a8185; text-align: right; }
-table.wines td.wine { min-width: 16em; }
-table.overview { width: auto; }
-"""
-
-#: How each ranking is introduced, keyed like :data:`pipeline.sheet_summary.RANKINGS`:
-#: HTML id of its table, heading, what it means for the buyer.
-RANKING_TEXT: dict[str, tuple[str, str, str]] = {
-    "likely_90": (
-        "likely-90", "Most likely to rate 90 or more",
-        "Ranked by the low end of each wine's range: the higher even the cautious end of the"
-        " prediction, the surer the wine reaches the 90 points critics call excellent."),
-    "value": (
-        "best-value", "Best value: predicted points per dollar",
-        f"Value is the predicted points above {VALUE_BASE:.0f} (the bottom of the scale) per"
-        " dollar of the bottle's price: (predicted points \u2212"
-        f" {VALUE_BASE:.0f}) \u00f7 price. A $10 wine predicted at 88 scores 0.80, a $40 wine"
-        " predicted at 92 scores 0.30. Only wines with a price are ranked."),
-    "widest": (
-        "widest-range", "Where a tasting is worth it: the widest ranges",
-        "The wines the model is least sure about, ranked by the width of their range (upper"
-        " minus lower end): their rating could land anywhere in it, so tasting them before"
-        " buying tells you most."),
-}
 
 
 def _label(value: Any) -> str:
@@ -77,12 +40,8 @@ def _label(value: Any) -> str:
     return str(value).replace("$", r"\$")
 
 
-def _present(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
 def points_histogram(summary: SheetSummary) -> Figure:
-    """Histogram of the predicted points of the scored wines.
+    """Histogram of the predicted points of the scored wines (at least one).
 
     Parameters
     ----------
@@ -96,9 +55,6 @@ def points_histogram(summary: SheetSummary) -> Figure:
     fig, ax = plots._figure()
     counts = np.asarray(summary.histogram)
     ax.set_title(f"Predicted points of the {summary.scored:,} scored wines")
-    if not counts.sum():
-        plots._empty(ax, "No wine could be scored")
-        return fig
     centres = (POINTS_EDGES[:-1] + POINTS_EDGES[1:]) / 2
     shown = counts > 0
     low = math.floor(POINTS_EDGES[:-1][shown].min())
@@ -128,7 +84,8 @@ def ranges_chart(top: pd.DataFrame, title: str) -> Figure:
     Parameters
     ----------
     top : pandas.DataFrame
-        A ranking of the summary (``title``, ``predicted_points``, ``lower``, ``upper``).
+        A ranking of the summary (``title``, ``predicted_points``, ``lower``, ``upper``),
+        at least one wine.
     title : str
 
     Returns
@@ -139,10 +96,7 @@ def ranges_chart(top: pd.DataFrame, title: str) -> Figure:
     fig, ax = plots._figure((8.0, 0.36 * max(len(top), 4) + 1.8))
     # Over the whole figure: the wines' names take the left part of it.
     fig.suptitle(title, fontweight="bold", fontsize=13)
-    if top.empty:
-        plots._empty(ax, "No wine to show")
-        return fig
-    names = [_label(f"{i}. " + t.shorten(v if _present(v) else "(no name)", 48))
+    names = [_label(f"{i}. " + shorten(v if present(v) else "(no name)", 48))
              for i, v in enumerate(top["title"], start=1)]
     y = np.arange(len(top))
     ax.hlines(y, top["lower"], top["upper"], color=plots.MODEL_COLOUR, alpha=0.35, linewidth=6,
@@ -161,15 +115,7 @@ def ranges_chart(top: pd.DataFrame, title: str) -> Figure:
 def sheet_figures(summary: SheetSummary) -> dict[str, tuple[Callable[..., Figure], ...]]:
     """The figures of the sheet, in order, as ``(function, *args)``.
 
-    Parameters
-    ----------
-    summary : SheetSummary
-
-    Returns
-    -------
-    dict
-        Name to figure function and arguments; empty when no wine was scored
-        (there is nothing to draw).
+    Empty when no wine was scored: there is nothing to draw.
     """
     if not summary.scored:
         return {}
@@ -180,191 +126,18 @@ def sheet_figures(summary: SheetSummary) -> dict[str, tuple[Callable[..., Figure
     }
 
 
-def _figure_html(png: bytes | None, alt: str, caption: str) -> str:
-    if not png:
-        return ""
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{t.escape(alt)}"/>'
-            f"<figcaption>{t.escape(caption)}</figcaption></figure>")
-
-
-def overview_html(summary: SheetSummary) -> str:
-    """HTML table of the inventory's counts.
-
-    Parameters
-    ----------
-    summary : SheetSummary
-
-    Returns
-    -------
-    str
-        Wines read, scored, set aside, predicted 90+, whole range 90+, priced,
-        average prediction and range width.
-    """
-    def share(n: int) -> str:
-        if not summary.rows:
-            return ""
-        part = n / summary.rows
-        # Never "100%" or "0%" for a part that is neither all nor none.
-        shown = f"{100 * part:.1f}%" if 0.995 <= part < 1 else t.percent(part)
-        return f' <span class="note">({shown})</span>'
-
-    counts = [("rows", "Wines in the inventory", summary.rows, ""),
-              ("scored", "Scored", summary.scored, share(summary.scored)),
-              ("set_aside", "Set aside (no prediction)", summary.set_aside,
-               share(summary.set_aside))]
-    if summary.scored:
-        counts += [("good", f"Predicted {GOOD_SCORE:.0f} points or more", summary.good, ""),
-                   ("sure_good", f"Whole range at {GOOD_SCORE:.0f} or more", summary.sure_good,
-                    ""),
-                   ("priced", "Scored wines with a price", summary.priced, "")]
-    # data-count: the number itself, for a program reading the sheet.
-    rows = [f'<tr data-key="{key}"><td>{label}</td><td data-count="{n}">{t.count(n)}{note}</td>'
-            "</tr>" for key, label, n, note in counts]
-    if summary.scored:
-        rows += [f"<tr><td>Average predicted points</td><td>{summary.mean_predicted:.1f}"
-                 "</td></tr>",
-                 f"<tr><td>Average width of the range</td><td>{summary.mean_width:.1f}"
-                 " points</td></tr>"]
-    return ('<table class="overview" id="counts"><thead><tr><th></th><th>Wines</th></tr>'
-            f"</thead><tbody>{''.join(rows)}</tbody></table>")
-
-
-def reasons_html(summary: SheetSummary) -> str:
-    """Why wines were set aside: an HTML table of each kind of reason, most frequent first.
-
-    Parameters
-    ----------
-    summary : SheetSummary
-
-    Returns
-    -------
-    str
-        A paragraph, and a table when any wine was set aside.
-    """
-    if not summary.set_aside:
-        return "<p>None: every wine could be scored.</p>"
-    reasons = sorted(summary.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-    intro = ("<p>These wines keep their row in the predictions file, with an empty prediction"
-             " and the reason in <code>reject_reason</code>.</p>")
-    rows = "".join(f'<tr><td>{t.escape(r)}</td><td data-count="{n}">{t.count(n)}</td></tr>'
-                   for r, n in reasons)
-    return (intro + '<table class="compact" id="reasons"><thead><tr><th>Reason</th>'
-            f"<th>Wines</th></tr></thead><tbody>{rows}</tbody></table>")
-
-
-def _points(value: Any, digits: int = 1) -> str:
-    number = t.as_number(value)
-    return "n/a" if number is None else f"{number:.{digits}f}"
-
-
-def ranking_html(summary: SheetSummary, ranking: str) -> str:
-    """One ranking as an HTML table, with its heading and explanation.
-
-    Parameters
-    ----------
-    summary : SheetSummary
-    ranking : str
-        A key of :data:`RANKING_TEXT`.
-
-    Returns
-    -------
-    str
-        ``<h2>``, a paragraph and a ``<table class="wines" id=...>`` (or a paragraph
-        saying why there is nothing to rank).
-    """
-    anchor, heading, explanation = RANKING_TEXT[ranking]
-    top = summary.top[ranking]
-    out = f'<h2 id="{anchor}-heading">{t.escape(heading)}</h2>\n<p>{t.escape(explanation)}</p>'
-    if not summary.scored:
-        return out + "<p>No wine could be scored, so there is nothing to rank.</p>"
-    if ranking == "value" and top.empty:
-        return out + "<p>None of the scored wines has a price, so none can be ranked here.</p>"
-    widths = top[WIDTH]
-    if ranking == "widest" and len(top) > 1 and widths.max() - widths.min() < 0.05:
-        out += ("<p class=\"note\">These wines' ranges are all about as wide"
-                f" ({widths.max():.1f} points), so among them the list goes by the highest"
-                " prediction.</p>")
-    extra = {"value": ("Points per $", VALUE, 2), "widest": ("Range width", WIDTH, 1)}
-    header = ["#", "ID", "Wine", "Variety", "Country", "Price", "Predicted", "Range"]
-    numeric = {"#", "Price", "Predicted", "Range"}
-    if ranking in extra:
-        header.append(extra[ranking][0])
-        numeric.add(extra[ranking][0])
-    rows = []
-    for i, wine in enumerate(top.to_dict("records"), start=1):
-        name = t.escape(wine["title"]) if _present(wine["title"]) else "(no name)"
-        cell = f"<strong>{name}</strong>"
-        winery = wine["winery"]
-        if _present(winery) and not (_present(wine["title"]) and winery in wine["title"]):
-            cell += f'<br><span class="note">{t.escape(winery)}</span>'
-        place = t.escape(wine["country"]) if _present(wine["country"]) else "n/a"
-        if _present(wine["province"]):
-            place += f'<br><span class="note">{t.escape(wine["province"])}</span>'
-        row = [str(i), t.escape(wine["id"]) if wine["id"] is not None else "",
-               cell, t.escape(wine["variety"]) if _present(wine["variety"]) else "n/a", place,
-               t.money(wine["price"]), _points(wine["predicted_points"]),
-               f"{_points(wine['lower'])}\u2013{_points(wine['upper'])}"]
-        if ranking in extra:
-            _, column, digits = extra[ranking]
-            row.append(_points(wine[column], digits))
-        rows.append(row)
-    cls = ["rank" if h == "#" else "num" if h in numeric else h.lower() for h in header]
-    head = "".join(f'<th class="{c}">{t.escape(h)}</th>' for h, c in zip(header, cls,
-                                                                        strict=True))
-    body = "".join("<tr>" + "".join(f'<td class="{c}">{v}</td>' for v, c in zip(row, cls,
-                                                                              strict=True))
-                   + "</tr>" for row in rows)
-    shown = (f'<p class="note">All {len(top)} wines that can be ranked here are shown.</p>'
-             if len(top) < summary.k else "")
-    return (out + f'<table class="wines" id="{anchor}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>" + shown)
-
-
-def lead_html(summary: SheetSummary, about: Mapping[str, Any]) -> str:
-    """The sheet's opening: what was scored and how to read a prediction.
-
-    Parameters
-    ----------
-    summary : SheetSummary
-    about : mapping
-        ``coverage`` (share of wines the range holds, default 0.8), ``kind`` (the
-        model's kind, optional), ``trained_at`` (optional).
-
-    Returns
-    -------
-    str
-        Two paragraphs of HTML.
-    """
-    lead = (f"{summary.rows:,} wine{'s' if summary.rows != 1 else ''} in the inventory:"
-            f" {summary.scored:,} scored, {summary.set_aside:,} set aside.")
-    if summary.scored:
-        lead += (f" {summary.good:,} {'is' if summary.good == 1 else 'are'} predicted at"
-                 f" {GOOD_SCORE:.0f} points or more, and for {summary.sure_good:,} even the"
-                 " low end of the range reaches it.")
-    coverage = t.as_number(about.get("coverage")) or 0.8
-    how = ("Each prediction is the rating (80 to 100 points) a critic would probably give the"
-           " wine, read from its tasting note, price, origin and grape. Its range should hold"
-           f" the critic's score for {t.in_ten(coverage) or t.percent(coverage)}.")
-    kind = t.MODEL_SHORT_NAMES.get(str(about.get("kind")), "")
-    if kind:
-        how += f" Model: {kind}"
-        trained = str(about.get("trained_at") or "")[:10]  # the day of an ISO time
-        how += f", trained {trained}." if trained else "."
-    return f'<p class="lead">{t.escape(lead)}</p>\n<p>{t.escape(how)}</p>'
-
-
 def sheet_html(summary: SheetSummary, about: Mapping[str, Any],
                figures: Mapping[str, bytes]) -> str:
-    """The whole sheet as one HTML document.
+    """The whole sheet as one HTML document (``templates/sheet.html.j2``).
 
     Parameters
     ----------
     summary : SheetSummary
         The merged summary of the inventory.
     about : mapping
-        ``inventory`` (its file name), ``model`` (the model file's name),
-        ``version`` and the keys :func:`lead_html` reads.
+        ``coverage`` (the share of wines the range holds), and optionally
+        ``inventory`` (its file name), ``model`` (the model file's name), ``version``,
+        ``kind`` (the model's) and ``trained_at`` (an ISO time).
     figures : mapping of str to bytes
         PNG of each figure of :func:`sheet_figures`; a missing one is left out.
 
@@ -373,34 +146,14 @@ def sheet_html(summary: SheetSummary, about: Mapping[str, Any],
     str
         A complete, self-contained HTML document.
     """
-    name = str(about.get("inventory") or "inventory")
-    parts = [
-        f"<h1>Buyer's sheet: {t.escape(name)}</h1>",
-        lead_html(summary, about),
-        "<h2>The inventory</h2>", overview_html(summary),
-        "<h3>Why wines were set aside</h3>", reasons_html(summary),
-    ]
-    if summary.scored:
-        parts += ["<h2>Predicted points</h2>",
-                  _figure_html(figures.get("points"), "Histogram of the predicted points",
-                               "How many wines are predicted at each score (half-point bins);"
-                               f" the green line marks {GOOD_SCORE:.0f} points.")]
-    parts.append(ranking_html(summary, "likely_90"))
-    if summary.scored:
-        parts.append(_figure_html(figures.get("likely_90"), "Ranges of the top wines",
-                                  "The dot is the predicted points, the bar the range that"
-                                  " should hold the critic's score."))
-    parts += [ranking_html(summary, "value"), ranking_html(summary, "widest")]
-    footer = (f"Generated by wine-pipeline {about.get('version', '')} from {name}"
-              + (f" with the model {about['model']}" if about.get("model") else "")
-              + ". The predictions file beside it has every wine. This file is"
-              " self-contained: it needs no network connection.")
-    body = "\n".join(p for p in parts if p)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>Buyer's sheet: {t.escape(name)}</title>\n"
-            f"<style>{STYLESHEET}{_SHEET_CSS}</style>\n</head>\n<body>\n<div class=\"page\">\n"
-            f"{body}\n<div class=\"footer\">{t.escape(footer)}</div>\n</div>\n</body>\n</html>\n")
+    widths = summary.top["widest"][WIDTH]
+    same_width = (widths.max() if len(widths) > 1 and widths.max() - widths.min() < 0.05
+                  else None)
+    return environment().get_template("sheet.html.j2").render(
+        s=summary, about=about, good_score=GOOD_SCORE, value_base=VALUE_BASE,
+        rankings={name: top.to_dict("records") for name, top in summary.top.items()},
+        figures={name: base64.b64encode(png).decode("ascii") for name, png in figures.items()},
+        same_width=same_width)
 
 
 def render_sheet(summary: SheetSummary, out_html: str | Path, about: Mapping[str, Any]) -> Path:
