@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.intervals import NO_PRICE, SEGMENT_COVERAGE
+from pipeline.intervals import NO_PRICE
 from pipeline.params import PRICE_BAND_EDGES
 
 #: The columns predicted and the name shown for each: the model, then the baselines.
@@ -235,8 +235,6 @@ class IntervalSummary:
     width: float
     half_below: float
     half_above: float
-    segment_low: float
-    segment_high: float
 
 
 @dataclasses.dataclass
@@ -565,8 +563,7 @@ def interval_summary(pred: pd.DataFrame, metrics: Metrics) -> IntervalSummary:
         coverage=coverage, target=target, calibration=calibration,
         accepted_low=target - COVERAGE_TOLERANCE, accepted_high=target + COVERAGE_TOLERANCE,
         width=float((upper - lower).median()), half_below=float((predicted - lower).median()),
-        half_above=float((upper - predicted).median()), segment_low=SEGMENT_COVERAGE[0],
-        segment_high=SEGMENT_COVERAGE[1])
+        half_above=float((upper - predicted).median()))
 
 
 def estimate(values: pd.Series, z: float = 1.96) -> Estimate:

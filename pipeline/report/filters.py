@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from pipeline import evaluation
+from pipeline.intervals import SEGMENT_COVERAGE
 
 #: Shown for a value that is not known.
 NOT_KNOWN = "n/a"
@@ -136,5 +137,6 @@ def environment() -> jinja2.Environment:
                        shorten=shorten, price_band=price_band, capfirst=capfirst,
                        info_value=info_value)
     env.tests["present"] = present
-    env.globals["ev"] = evaluation
+    # The report's thresholds, and the coverage a range should have in each segment.
+    env.globals.update(ev=evaluation, segment_coverage=SEGMENT_COVERAGE)
     return env

@@ -34,6 +34,7 @@ from pipeline.evaluation import (
     Importance,
     ReportNumbers,
 )
+from pipeline.report.filters import signed
 
 #: Colour of the model in every figure.
 MODEL_COLOUR = "#7b1e3a"
@@ -541,7 +542,7 @@ def contribution_waterfall(wine: ExplainedWine) -> Figure:
     ax.barh(rows, values, left=lefts, height=0.6,
             color=[UP_COLOUR if v >= 0 else DOWN_COLOUR for v in values])
     for yi, left, value in zip(rows, lefts, values, strict=True):
-        ax.annotate(_signed(value), (max(left, left + value), yi), xytext=(4, 0),
+        ax.annotate(signed(value), (max(left, left + value), yi), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=9)
     marks = [(0, start, "o", NEUTRAL_COLOUR, "normal"),
              (len(values) + 1, end, "D", MODEL_COLOUR, "bold"),
@@ -558,11 +559,6 @@ def contribution_waterfall(wine: ExplainedWine) -> Figure:
     ax.use_sticky_edges = False
     ax.margins(x=0.08, y=0.04)
     return fig
-
-
-def _signed(value: float) -> str:
-    text = f"{value:+.1f}"
-    return text[1:] if float(text) == 0 else text.replace("-", "\u2212")
 
 
 def _wrap(text: str, width: int) -> str:
