@@ -14,7 +14,7 @@ from test_report_browser import browser_check, find_browser
 
 from conftest import run_cli
 from pipeline.atomic import NotOurs, marker_path
-from pipeline.report.plots import figure_png
+from pipeline.report.drawing import figure_png
 from pipeline.report.sheet import markup_references, ranges_chart, render_sheet, sheet_html
 from pipeline.sheet_summary import (
     POINTS_EDGES,

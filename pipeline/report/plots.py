@@ -5,18 +5,13 @@ table of :mod:`pipeline.evaluation`: it never touches ``matplotlib.pyplot`` stat
 and returns a new :class:`matplotlib.figure.Figure` (so figures are not kept alive
 by pyplot).  A table that can be empty (no prices, too few wines per group, a
 model without word weights) gives a figure that says so.  :func:`report_figures`
-lists the report's figures in order, :func:`figure_png` draws one in the look
-that :func:`report_style` sets, which the buyer's sheet shares.
+lists the report's figures in order; :mod:`pipeline.report.drawing` draws them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-from collections.abc import Callable, Iterator
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -47,29 +42,6 @@ NEUTRAL_COLOUR = "#6f7c85"
 
 #: At most this many points are drawn in the scatter plot (a random, seeded sample).
 SCATTER_MAX_POINTS = 5000
-
-#: The seaborn theme of every figure of the report and of the buyer's sheet.
-THEME: dict[str, str] = {"style": "whitegrid", "context": "notebook"}
-#: Matplotlib settings on top of the theme: resolution and bold titles.
-FIGURE_RC: dict[str, object] = {"figure.dpi": 110, "axes.titleweight": "bold",
-                                "axes.titlesize": 13, "savefig.dpi": "figure"}
-
-
-@contextlib.contextmanager
-def report_style() -> Iterator[None]:
-    """The report's look (:data:`THEME`, :data:`FIGURE_RC`) inside the block, restored after."""
-    with matplotlib.rc_context():
-        sns.set_theme(**THEME)
-        matplotlib.rcParams.update(FIGURE_RC)
-        yield
-
-
-def figure_png(make: Callable[..., Figure], *args) -> bytes:
-    """Build a figure with ``make(*args)`` and return it drawn as PNG, at its own size."""
-    buffer = io.BytesIO()
-    make(*args).savefig(buffer, format="png")
-    return buffer.getvalue()
-
 
 def _figure(figsize: tuple[float, float] = (8.0, 4.5)) -> tuple[Figure, Axes]:
     fig = Figure(figsize=figsize, layout="constrained")

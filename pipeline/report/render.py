@@ -2,8 +2,9 @@
 
 evaluate hands its results to :func:`write_report`: the numbers are computed
 (:func:`pipeline.evaluation.report_numbers`), the figures drawn
-(:mod:`pipeline.report.plots`) and both written into a context directory
-(:mod:`pipeline.report.context`), which :func:`render_report` lays out.
+(:mod:`pipeline.report.plots`, two at a time: :mod:`pipeline.report.drawing`) and
+both written into a context directory (:mod:`pipeline.report.context`), which
+:func:`render_report` lays out.
 
 Pweave runs ``template.pmd``: its Markdown becomes HTML, and its code chunks,
 which compute nothing, place the prepared HTML (``show``) and figures
@@ -255,12 +256,14 @@ def prepare_context(directory: Path, predictions: pd.DataFrame, metrics: Metrics
         :func:`pipeline.steps.evaluate.word_weights` and
         :func:`pipeline.steps.evaluate.explanations` (may be empty).
     """
-    from pipeline.report.plots import figure_png, report_figures, report_style
+    from pipeline.report.drawing import FigureDrawer, report_style
+    from pipeline.report.plots import report_figures
 
     numbers = report_numbers(predictions, metrics, importance, explained)
     figures = report_figures(predictions, numbers, weights, metrics.model.mae)
     with report_style():
-        pngs = {name: figure_png(*spec) for name, spec in figures.items()}
+        drawer = FigureDrawer(figures)
+        pngs = {name: drawer.png(name) for name in figures}
     write_context(directory, metrics, numbers, pngs)
 
 

@@ -29,6 +29,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pipeline.atomic import atomic_file
 from pipeline.report import plots
+from pipeline.report.drawing import figure_png, report_style
 from pipeline.report.filters import environment, present, shorten
 from pipeline.report.render import ReportError, markup_references
 from pipeline.sheet_summary import GOOD_SCORE, POINTS_EDGES, VALUE_BASE, WIDTH, SheetSummary
@@ -179,8 +180,8 @@ def render_sheet(summary: SheetSummary, out_html: str | Path, about: Mapping[str
     ReportError
         If the page would load anything from outside itself or run a script.
     """
-    with plots.report_style():
-        figures = {name: plots.figure_png(*spec) for name, spec in sheet_figures(summary).items()}
+    with report_style():
+        figures = {name: figure_png(*spec) for name, spec in sheet_figures(summary).items()}
     document = sheet_html(summary, about, figures)
     leftovers = markup_references(document)
     if leftovers:
