@@ -28,7 +28,7 @@ from distributed import Client, get_task_stream, performance_report
 import pipeline.report.render as render_module
 from benchmarks.common import code_fingerprint
 from pipeline.csv_input import DEFAULT_BLOCKSIZE
-from pipeline.model import load_model
+from pipeline.model_file import load_model
 from pipeline.steps.evaluate import evaluate
 from pipeline.steps.make_dataset import make_dataset
 from pipeline.steps.predict import predict

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import read_split, run_cli
 from pipeline.metrics import regression_metrics
-from pipeline.model import load_model
+from pipeline.model_file import load_model
 from pipeline.orchestration.tasks import Predict, inventory_key, run_key
 
 pytestmark = pytest.mark.slow  # luigi runs the whole DAG

@@ -18,12 +18,14 @@ from pipeline.intervals import segment_labels, spread_features
 from pipeline.model import (
     BASELINE,
     FORMAT_KEY,
-    MAJOR_CHECKED,
     MODEL_FORMAT,
-    ModelFileError,
     SgdModel,
     StackedGbmModel,
     clip_points,
+)
+from pipeline.model_file import (
+    MAJOR_CHECKED,
+    ModelFileError,
     installed_version,
     load_model,
     package_versions,
@@ -176,7 +178,7 @@ def bumped(version: str, major: int = 0, minor: int = 0) -> str:
 
 def warnings_of(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "pipeline.model" and r.levelno == logging.WARNING]
+            if r.name == "pipeline.model_file" and r.levelno == logging.WARNING]
 
 
 @pytest.mark.parametrize("name", ["model", "stacked"])
@@ -205,7 +207,7 @@ def test_a_file_of_another_format_is_refused(model, tmp_path, found):
 
 def test_the_installed_versions_load_without_a_warning(model, rows, tmp_path, caplog):
     assert set(model.metadata["versions"]) >= {"python", "scikit-learn", "lightgbm", "numpy"}
-    caplog.set_level(logging.WARNING, logger="pipeline.model")
+    caplog.set_level(logging.WARNING, logger="pipeline.model_file")
     loaded = load_model(saved(model, tmp_path / "model.joblib"))
     assert warnings_of(caplog) == []
     assert np.array_equal(loaded.predict(rows), model.predict(rows))
@@ -215,7 +217,7 @@ def test_a_minor_difference_warns_what_differs_and_loads(model, rows, tmp_path, 
     sklearn, numpy = installed_version("scikit-learn"), installed_version("numpy")
     newer = bumped(sklearn, minor=1)
     path = saved(model, tmp_path / "model.joblib", **{"scikit-learn": newer, "numpy": "1.0.0"})
-    caplog.set_level(logging.WARNING, logger="pipeline.model")
+    caplog.set_level(logging.WARNING, logger="pipeline.model_file")
     loaded = load_model(path)
     (warning,) = warnings_of(caplog)
     assert str(path) in warning and "recorded -> installed" in warning
@@ -241,7 +243,7 @@ def test_another_major_version_is_refused_naming_the_library(model, tmp_path, li
 
 def test_dask_ml_is_checked_when_a_model_recorded_it(model, tmp_path, caplog):
     assert "dask-ml" in MAJOR_CHECKED
-    caplog.set_level(logging.WARNING, logger="pipeline.model")
+    caplog.set_level(logging.WARNING, logger="pipeline.model_file")
     installed = installed_version("dask-ml")
     path = saved(model, tmp_path / "model.joblib", **{"dask-ml": "2023.3.24"})
     if installed == "absent":  # no longer a dependency: the difference only warns
@@ -255,7 +257,7 @@ def test_dask_ml_is_checked_when_a_model_recorded_it(model, tmp_path, caplog):
 
 
 def test_a_model_without_versions_loads_with_a_warning(model, rows, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="pipeline.model")
+    caplog.set_level(logging.WARNING, logger="pipeline.model_file")
     bare = copy.deepcopy(model)
     del bare.metadata["versions"]
     loaded = load_model(bare.save(tmp_path / "model.joblib"))

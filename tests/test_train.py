@@ -21,7 +21,8 @@ from pipeline.gbm import (
     choose_text_weight,
 )
 from pipeline.metrics import regression_metrics
-from pipeline.model import SgdModel, StackedGbmModel, load_model
+from pipeline.model import SgdModel, StackedGbmModel
+from pipeline.model_file import load_model
 from pipeline.sgd import (
     FULL,
     N_FOLDS,

@@ -44,7 +44,8 @@ from pipeline.intervals import (
     segment_labels,
 )
 from pipeline.metrics import add_sums, error_sums, metrics_from_sums
-from pipeline.model import WineModel, clip_points, load_model
+from pipeline.model import WineModel, clip_points
+from pipeline.model_file import load_model
 from pipeline.params import INTERVAL_COVERAGE, REPORT_SAMPLE_ROWS
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, TARGET

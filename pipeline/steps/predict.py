@@ -32,7 +32,8 @@ from pipeline.cleaning import REASON, clean_partition, id_column_of
 from pipeline.csv_input import DEFAULT_BLOCKSIZE, DEFAULT_ENCODING, UNDECODABLE, check_undecodable
 from pipeline.distributed.cluster import broadcast, compute_per_block, current_client
 from pipeline.distributed.csv_blocks import read_csv_blocks
-from pipeline.model import WineModel, load_model
+from pipeline.model import WineModel
+from pipeline.model_file import load_model
 from pipeline.params import INTERVAL_COVERAGE
 from pipeline.progress import StepProgress
 from pipeline.schema import ID_COLUMN, REQUIRED_FOR_SCORING

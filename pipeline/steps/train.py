@@ -24,7 +24,8 @@ from pipeline.distributed.cluster import current_client
 from pipeline.distributed.fit import Candidate, fit_candidates
 from pipeline.intervals import segment_labels, spread_features
 from pipeline.metrics import regression_metrics
-from pipeline.model import WineModel, package_versions
+from pipeline.model import WineModel
+from pipeline.model_file import package_versions
 from pipeline.params import VALID_SCORE_ROWS
 from pipeline.progress import StepProgress
 
