@@ -31,9 +31,9 @@ from benchmarks.common import code_fingerprint  # noqa: E402
 from pipeline.cleaning import clean_partition  # noqa: E402
 from pipeline.features import FeatureSpec  # noqa: E402
 from pipeline.metrics import regression_metrics  # noqa: E402
-from pipeline.model import SgdModel  # noqa: E402
+from pipeline.model import SgdModel, n_epochs  # noqa: E402
+from pipeline.params import SGD_PARAMS  # noqa: E402
 from pipeline.schema import TARGET  # noqa: E402
-from pipeline.sgd import SGD_PARAMS, n_epochs  # noqa: E402
 from pipeline.splitting import split_of  # noqa: E402
 
 T_IMPORTED = time.perf_counter()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +41,7 @@ from pipeline.intervals import (
     choose_interval,
     spread_features,
 )
-from pipeline.params import SGD_PARAMS
+from pipeline.params import MAX_EPOCHS, MIN_EPOCHS, SGD_PARAMS, TARGET_ROW_UPDATES
 from pipeline.schema import POINTS_MAX, POINTS_MIN, TARGET
 from pipeline.storage import as_path
 
@@ -71,6 +72,20 @@ def clip_points(predicted: np.ndarray) -> np.ndarray:
     numpy.ndarray of float64
     """
     return np.clip(predicted, POINTS_MIN, POINTS_MAX).astype("float64")
+
+
+def n_epochs(rows: int) -> int:
+    """Passes of the linear model over ``rows`` training rows (see :data:`TARGET_ROW_UPDATES`).
+
+    Parameters
+    ----------
+    rows : int
+
+    Returns
+    -------
+    int
+    """
+    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_ROW_UPDATES / max(rows, 1)))))
 
 
 @dataclasses.dataclass
@@ -281,7 +296,7 @@ class SgdModel(WineModel):
     seed : int, default 0
         Seeds SGD's shuffling.
     epochs : int, optional
-        Passes of :meth:`fit` over the rows; default :func:`pipeline.sgd.n_epochs`.
+        Passes of :meth:`fit` over the rows; default :func:`n_epochs`.
     estimator_ : sklearn.linear_model.SGDRegressor, optional
         Fitted on centred targets (with :data:`pipeline.params.SGD_PARAMS`).
     target_mean_ : float, optional
@@ -309,8 +324,6 @@ class SgdModel(WineModel):
         SgdModel
             ``self``.
         """
-        from pipeline.sgd import n_epochs  # pipeline.sgd builds models: imported late
-
         y = df[TARGET].to_numpy(dtype="float64")
         x = self.spec.fit(df).transform(df)
         self.target_mean_ = float(y.mean())

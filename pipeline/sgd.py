@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
@@ -29,32 +28,15 @@ from pipeline.gbm_features import gbm_frame
 from pipeline.model import SgdModel, clip_points
 from pipeline.params import (
     LARGE_ROWS,
-    MAX_EPOCHS,
-    MIN_EPOCHS,
     N_FOLDS,
     N_FOLDS_LARGE,
     SGD_PARAMS,
-    TARGET_ROW_UPDATES,
 )
 from pipeline.schema import TARGET
 from pipeline.splitting import fold_of
 
 #: The model fitted on every training row (the others leave one fold out).
 FULL = -1
-
-
-def n_epochs(rows: int) -> int:
-    """Number of passes over ``rows`` training rows.
-
-    Parameters
-    ----------
-    rows : int
-
-    Returns
-    -------
-    int
-    """
-    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(TARGET_ROW_UPDATES / max(rows, 1)))))
 
 
 def n_folds(rows: int) -> int:

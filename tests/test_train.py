@@ -21,7 +21,7 @@ from pipeline.gbm import (
     choose_text_weight,
 )
 from pipeline.metrics import regression_metrics
-from pipeline.model import SgdModel, StackedGbmModel
+from pipeline.model import SgdModel, StackedGbmModel, n_epochs
 from pipeline.model_file import load_model
 from pipeline.sgd import (
     FULL,
@@ -29,7 +29,6 @@ from pipeline.sgd import (
     TrainBlock,
     chains_for,
     hash_block,
-    n_epochs,
     new_models,
     oof_frame,
     visit,

@@ -25,7 +25,7 @@ from pipeline.distributed.gbm import fit_stacked_gbm
 from pipeline.distributed.sgd import fit_linear
 from pipeline.features import FeatureSpec, PartitionStats, partition_stats
 from pipeline.gbm_features import GBM_FEATURES
-from pipeline.model import WineModel, clip_points
+from pipeline.model import WineModel, clip_points, n_epochs
 from pipeline.progress import StepProgress
 from pipeline.sgd import (
     FULL,
@@ -33,7 +33,6 @@ from pipeline.sgd import (
     hash_block,
     hash_valid,
     linear_model,
-    n_epochs,
     n_folds,
     oof_frame,
     score_valid,
@@ -127,7 +126,7 @@ def fit_candidates(
     valid_step : int, default 1
         Hash and score every ``valid_step``-th row of each validation file.
     epochs : int, optional
-        Passes over the training blocks; default :func:`pipeline.sgd.n_epochs`.
+        Passes over the training blocks; default :func:`pipeline.model.n_epochs`.
     progress : StepProgress, optional
         Phases ``hashing``, ``passes`` and (with the GBM) ``trees``.
 
