@@ -287,7 +287,7 @@ class SgdModel(WineModel):
     """A linear model on the hashed features.
 
     Fitted by :meth:`fit` in memory, or on a Dask cluster from blocks hashed once
-    (:func:`pipeline.fit.fit_candidates`, which passes the fitted state in).
+    (:func:`pipeline.distributed.fit.fit_candidates`, which passes the fitted state in).
 
     Parameters
     ----------
@@ -356,7 +356,7 @@ class SgdModel(WineModel):
 class StackedGbmModel(WineModel):
     """LightGBM on dense features and the linear model's text score.
 
-    Fitted on a Dask cluster only (:func:`pipeline.gbm.fit_stacked_gbm`, from
+    Fitted on a Dask cluster only (:func:`pipeline.distributed.gbm.fit_stacked_gbm`, from
     out-of-fold text scores), which passes the fitted parts in.
 
     Parameters
