@@ -8,11 +8,10 @@ splits or folds, and a row's place never changes as the data grows.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 
+from pipeline.hashing import squeezed_blake2b
 from pipeline.params import CV_VALID_EVERY, SPLIT_EDGES
 
 #: Names of the split directories of a data set.
@@ -22,6 +21,11 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 def split_bucket(description: pd.Series) -> np.ndarray:
     """A bucket 0-99 per row from a hash of its normalised description.
 
+    The hash is BLAKE2b with an 8-byte digest of the description lower-cased, its
+    whitespace runs made one space and its ends stripped, as UTF-8; read as a
+    big-endian integer, modulo 100.  :func:`pipeline.hashing.squeezed_blake2b`
+    computes it for a whole partition in compiled code.
+
     Parameters
     ----------
     description : pandas.Series of str
@@ -30,11 +34,8 @@ def split_bucket(description: pd.Series) -> np.ndarray:
     -------
     numpy.ndarray of int64
     """
-    out = np.empty(len(description), dtype=np.int64)
-    for i, text in enumerate(description.fillna("").to_numpy()):
-        key = " ".join(str(text).lower().split()).encode("utf-8", "surrogatepass")
-        out[i] = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 100
-    return out
+    texts = [t if type(t) is str else str(t) for t in description.fillna("").to_numpy()]
+    return (squeezed_blake2b(texts) % np.uint64(100)).astype(np.int64)
 
 
 def split_of(description: pd.Series) -> pd.Series:

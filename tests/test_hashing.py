@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ from pipeline.csv_input import parse_block, read_header
 from pipeline.features import NUMERIC_FEATURES, FeatureSpec, NumericStats, description_words
 from pipeline.gbm_features import CATEGORY_BUCKETS, category_code
 from pipeline.schema import CATEGORY_COLUMNS
+from pipeline.splitting import split_bucket
 
 # Texts that stress tokenising, lower-casing, whitespace and UTF-8.
 TRICKY = [
@@ -342,6 +344,34 @@ def test_category_code_is_crc32_of_each_value(sample_clean, tricky_frame):
                              if isinstance(v, str) else np.nan
                              for v in values.astype("object").tolist()], dtype=np.float32)
         assert np.array_equal(category_code(values), expected, equal_nan=True)
+
+
+def python_blake2b(text: str) -> int:
+    """The split's hash the plain-Python way (see :func:`pipeline.splitting.split_bucket`)."""
+    key = " ".join(text.lower().split()).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+
+
+def test_squeezed_blake2b_is_hashlibs(texts):
+    # Lengths around BLAKE2b's 128-byte blocks, every whitespace kind, odd unicode.
+    rng = np.random.default_rng(3)
+    alphabet = list("aZ. \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u3000"
+                    "éİẞΣ\ud800\udfff😀")
+    randoms = ["".join(rng.choice(alphabet, size=n)) for n in rng.integers(0, 400, size=2000)]
+    edges = ["x" * n for n in (0, 1, 127, 128, 129, 255, 256, 257)]
+    edges += [" " * 130 + "y", "y" + " \t" * 200, "É" * 64, "é" * 64 + " "]
+    every = [*texts, *randoms, *edges]
+    expected = np.array([python_blake2b(t) for t in every], dtype=np.uint64)
+    assert np.array_equal(hashing.squeezed_blake2b(every), expected)
+    assert hashing.squeezed_blake2b([]).shape == (0,)
+
+
+def test_split_bucket_of_odd_values():
+    values = pd.Series(["A  b", None, np.nan, 3, 2.5, "\ud800", ""], dtype=object)
+    expected = [python_blake2b(str(v)) % 100 for v in ["A  b", "", "", 3, 2.5, "\ud800", ""]]
+    assert split_bucket(values).tolist() == expected
+    as_string = pd.Series(["a b", None], dtype="string")
+    assert split_bucket(as_string).tolist() == [python_blake2b(t) % 100 for t in ("a b", "")]
 
 
 # --- the whole matrix ------------------------------------------------------------------
