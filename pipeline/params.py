@@ -66,6 +66,10 @@ STREAM_EPOCHS = 1
 #: memory at once, so this bounds a worker's hashed rows.
 STREAM_BLOCKS_PER_WORKER = 2
 
+#: Visits of each model chain to a window's blocks in the streaming schedule, each in a
+#: new order: more row updates from one hashing, for the visits' time.
+STREAM_WINDOW_ROUNDS = 1
+
 # ------------------------------------------------------------------------------------ GBM
 
 #: LightGBM hyperparameters (trees and learning rate for up to :data:`SMALL_ROWS` rows;

@@ -195,8 +195,9 @@ def visit_order(placement: list[str], chain: int, epoch: int, seed: int,
         The worker holding each block.
     chain, epoch, seed : int
     shift : int, default 0
-        Added to the chain's first worker: a window of a streaming pass shifts it
-        back by one so that each chain starts where it ended the window before.
+        Added to the chain's first worker: each window (or round of one) of a
+        streaming pass shifts it back by one more, so that each chain starts where
+        it ended the one before.
 
     Returns
     -------

@@ -15,7 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from conftest import read_split
 from pipeline.dataset import Dataset, read_part
-from pipeline.distributed.fit import fit_candidates, spread, workers_budget
+from pipeline.distributed.fit import _hash_train_file, fit_candidates, spread, workers_budget
+from pipeline.distributed.sgd import stream_linear
 from pipeline.features import FeatureSpec
 from pipeline.gbm import thin
 from pipeline.metrics import regression_metrics
@@ -36,6 +37,7 @@ from pipeline.sgd import (
     visit_order,
     window_placement,
 )
+from pipeline.splitting import fold_of
 
 GB = 2**30
 
@@ -164,6 +166,8 @@ def test_the_streaming_schedule_hashes_each_file_once_and_the_gbm_rows_again(
     for candidate in found.values():
         assert candidate.info["schedule"] == "streaming"
         assert candidate.info["epochs"] == 1
+    assert found["sgd"].info["window_rounds"] == 1
+    assert found["sgd"].model.estimator_.t_ - 1 == train_rows  # every row, once
     assert found["lightgbm"].info["gbm_rows"] == train_rows
     assert found["lightgbm"].info["gbm_every_nth_row"] == 1
     assert mae(found["sgd"]) < 1.8  # one pass over a few thousand rows: a model still
@@ -177,3 +181,41 @@ def test_streamed_models_validate_as_well_as_those_kept_in_memory(client, datase
         assert streamed[kind].info["schedule"] == "streaming"
         assert streamed[kind].info["epochs"] == 3
         assert abs(mae(streamed[kind]) - mae(kept[kind])) < 0.05, kind
+
+
+class HeldBlocks:
+    """A progress that counts the hashed training blocks held on the workers at each step."""
+
+    def __init__(self, client):
+        self.client = client
+        self.held: list[int] = []
+        self.phases: set[str] = set()
+
+    def update(self, phase, done, total, detail="", force=False):
+        self.phases.add(phase)
+        keys = [k for held in self.client.has_what().values() for k in held]
+        self.held.append(sum(str(k).startswith("hash-train-block") for k in keys))
+
+
+def test_streamed_blocks_are_freed_behind_the_chains_which_may_visit_them_twice(
+        client, dataset_dir):
+    files = Dataset(dataset_dir).files("train")
+    df = pd.concat([read_part(f) for f in files])
+    spec = FeatureSpec().fit(df)
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    folds = [FULL, 0, 1]
+    progress = HeldBlocks(client)
+    with get_task_stream(client) as tasks:
+        # Windows of one block per worker, two passes: four windows, two in flight at most.
+        chains = stream_linear(client, files, _hash_train_file, (spec, 88.0, False, 2), workers,
+                               1, folds, passes=2, seed=0, rounds=2, progress=progress)
+    models = {k: m for c in client.gather(chains) for k, m in c.items()}
+    assert sorted(models) == folds
+    # SGD counts its updates: every row four times, a fold model's rows outside its fold.
+    assert models[FULL].t_ - 1 == 4 * len(df)
+    outside = (fold_of(df["description"], 2) != 0).sum()
+    assert models[0].t_ - 1 == 4 * outside
+    keys = [t["key"] for t in tasks.data if isinstance(t["key"], str)]
+    assert sum(k.startswith("hash-train-block") for k in keys) == 2 * len(files)
+    assert progress.phases == {"hashing", "passes"}
+    assert 0 < max(progress.held) <= 2 * len(workers)

@@ -37,7 +37,7 @@ from pipeline.distributed.sgd import fit_linear, stream_linear
 from pipeline.features import FeatureSpec, PartitionStats, partition_stats
 from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import WineModel, clip_points, n_epochs
-from pipeline.params import STREAM_BLOCKS_PER_WORKER, STREAM_EPOCHS
+from pipeline.params import STREAM_BLOCKS_PER_WORKER, STREAM_EPOCHS, STREAM_WINDOW_ROUNDS
 from pipeline.progress import StepProgress
 from pipeline.sgd import (
     FULL,
@@ -214,7 +214,7 @@ def fit_candidates(
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(kept)]
         chains = stream_linear(client, kept, _hash_train_file, (spec, y_mean, False, k_folds),
                                workers, STREAM_BLOCKS_PER_WORKER, folds, passes, seed,
-                               valid_blocks, progress)
+                               STREAM_WINDOW_ROUNDS, valid_blocks, progress)
         n_chains_workers = len(workers)
     else:
         placement = spread(client, len(kept))
@@ -248,6 +248,8 @@ def fit_candidates(
             "models_in_the_passes": len(folds), "stats_from_dataset": recorded,
             "seconds_hashing": round(t_hashed - t0, 3),
             "seconds_passes": round(t_fit - t_hashed, 3)}
+    if streaming:
+        info["window_rounds"] = STREAM_WINDOW_ROUNDS
     dense = valid[list(GBM_FEATURES)]
     found = {"sgd": Candidate(sgd, info, valid[["actual", "linear"]].to_numpy(), dense)}
     if gbm:

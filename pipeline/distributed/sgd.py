@@ -94,6 +94,7 @@ def stream_linear(
     folds: list[int],
     passes: int,
     seed: int = 0,
+    rounds: int = 1,
     others: list[Future] | None = None,
     progress: StepProgress | None = None,
 ) -> list[Future]:
@@ -122,6 +123,9 @@ def stream_linear(
         Blocks per worker in a window.
     folds, passes, seed
         See :func:`fit_linear`.  Every pass hashes every file again.
+    rounds : int, default 1
+        Visits of each chain to a window's blocks, each in a new order, before the
+        next window: more updates from one hashing.
     others : list of distributed.Future
         Hashing started beside (the validation blocks), counted in the progress.
     progress : StepProgress, optional
@@ -135,14 +139,14 @@ def stream_linear(
     """
     chains = chains_for(folds, len(workers))
     windows = stream_windows(len(files), len(workers), per_worker, passes, seed)
-    tracker = WindowTracker([len(w) * len(chains) for w in windows])
+    tracker = WindowTracker([len(w) * len(chains) * rounds for w in windows])
     run = uuid.uuid4().hex[:8]
     heads: list[object] = [new_models(carried, seed) for carried in chains]
     blocks: dict[int, list[Future]] = {}
     window_of: dict[str, int] = {}
     running = as_completed(others or [])
     hashes = len(others or []) + sum(len(w) for w in windows)
-    visits = sum(len(w) for w in windows) * len(chains)
+    visits = sum(len(w) for w in windows) * len(chains) * rounds
 
     def start(w: int) -> None:
         placement = window_placement(windows[w], workers)
@@ -152,12 +156,13 @@ def stream_linear(
                      for i, p in zip(windows[w], placement, strict=True)]
         running.update(blocks[w])
         for c in range(len(chains)):
-            for j in visit_order(placement, c, w, seed, shift=-w):
-                heads[c] = client.submit(visit, heads[c], blocks[w][j],
-                                         key=f"sgd-pass-{run}-{c}-{w}-{j}",
-                                         workers=[placement[j]], allow_other_workers=True)
-                window_of[heads[c].key] = w
-                running.add(heads[c])
+            for r in range(w * rounds, (w + 1) * rounds):
+                for j in visit_order(placement, c, r, seed, shift=-r):
+                    heads[c] = client.submit(visit, heads[c], blocks[w][j],
+                                             key=f"sgd-pass-{run}-{c}-{r}-{j}",
+                                             workers=[placement[j]], allow_other_workers=True)
+                    window_of[heads[c].key] = w
+                    running.add(heads[c])
 
     for w in tracker.start():
         start(w)
