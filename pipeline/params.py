@@ -47,6 +47,29 @@ N_FOLDS = 5
 N_FOLDS_LARGE = 2
 LARGE_ROWS = 100_000
 
+#: Bytes a hashed training row takes in a worker's memory: its sparse features (about 250
+#: non-zeros of a float32 value and an int32 index each) and its dense GBM features.  What
+#: the size of a split's hashed blocks is estimated from.
+HASHED_ROW_BYTES = 2_100
+
+#: Share of the workers' summed memory limits the hashed training blocks may take and still
+#: be kept for several passes; the rest is the models', the hashing's and Dask's.  Above
+#: it, the rows are streamed instead (:func:`pipeline.sgd.fits_in_memory`).
+HASHED_MEMORY_SHARE = 0.4
+
+#: Passes of the streaming schedule, each of which hashes every training row again: one
+#: suffices on the data sizes that need it (far more row updates than
+#: :data:`TARGET_ROW_UPDATES`).
+STREAM_EPOCHS = 1
+
+#: Blocks each worker hashes per window of the streaming schedule; two windows are in
+#: memory at once, so this bounds a worker's hashed rows.
+STREAM_BLOCKS_PER_WORKER = 2
+
+#: Visits of each model chain to a window's blocks in the streaming schedule, each in a
+#: new order: more row updates from one hashing, for the visits' time.
+STREAM_WINDOW_ROUNDS = 1
+
 # ------------------------------------------------------------------------------------ GBM
 
 #: LightGBM hyperparameters (trees and learning rate for up to :data:`SMALL_ROWS` rows;

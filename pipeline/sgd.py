@@ -1,22 +1,31 @@
-"""The linear models: every training block hashed once, every model fitted from it.
+"""The linear models: SGD chains over hashed training blocks, in memory or streamed.
 
-Each training partition is hashed once on a worker and kept in the cluster's
-memory (:class:`TrainBlock`).  Several SGD models then learn in the same
-passes over those blocks: the model of the whole split and, for the stacked
-model, one per cross-fitting fold, each updated only with the rows outside
-its fold (a row mask, not a second hashing).  The models travel from block
-to block in chains, one chain per worker, each visiting the blocks of one
-worker before the next (so a chain moves once or twice a pass, not at every
-block), in a new shuffled order each pass.  This is what dask-ml's
-``Incremental`` does for one estimator, for several at once.  This module
-holds what runs on a block; :mod:`pipeline.distributed.sgd` drives the
-passes on the cluster.
+Each training partition is hashed on a worker into a :class:`TrainBlock`.
+Several SGD models learn in the same passes over those blocks: the model of
+the whole split and, for the stacked model, one per cross-fitting fold, each
+updated only with the rows outside its fold (a row mask, not a second
+hashing).  The models travel from block to block in chains, one chain per
+worker, each visiting the blocks of one worker before the next (so a chain
+moves once or twice a pass, not at every block), in a new shuffled order each
+pass.  This is what dask-ml's ``Incremental`` does for one estimator, for
+several at once.
+
+When the hashed blocks fit in the workers' memory (:func:`fits_in_memory`)
+they are hashed once and kept for every pass, and the GBM's rows are scored
+from them.  When they do not, the rows are streamed: the blocks are hashed in
+windows (:func:`stream_windows`), at most two in memory at once
+(:class:`WindowTracker`), each freed once every chain has visited it, in one
+pass; the GBM's rows are then read and hashed again (:func:`gbm_rows`).
+
+This module holds what runs on a block; :mod:`pipeline.distributed.sgd`
+drives the passes on the cluster.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -27,7 +36,10 @@ from pipeline.features import FeatureSpec
 from pipeline.gbm_features import gbm_frame
 from pipeline.model import SgdModel, clip_points
 from pipeline.params import (
+    HASHED_MEMORY_SHARE,
+    HASHED_ROW_BYTES,
     LARGE_ROWS,
+    MAX_ROWS,
     N_FOLDS,
     N_FOLDS_LARGE,
     SGD_PARAMS,
@@ -169,7 +181,8 @@ def chains_for(folds: list[int], workers: int) -> list[list[int]]:
     return chains
 
 
-def visit_order(placement: list[str], chain: int, epoch: int, seed: int) -> list[int]:
+def visit_order(placement: list[str], chain: int, epoch: int, seed: int,
+                shift: int = 0) -> list[int]:
     """Blocks in the order one chain visits them in one pass.
 
     The blocks of one worker come together, shuffled, and the workers in an
@@ -181,6 +194,10 @@ def visit_order(placement: list[str], chain: int, epoch: int, seed: int) -> list
     placement : list of str
         The worker holding each block.
     chain, epoch, seed : int
+    shift : int, default 0
+        Added to the chain's first worker: each window (or round of one) of a
+        streaming pass shifts it back by one more, so that each chain starts where
+        it ended the one before.
 
     Returns
     -------
@@ -189,12 +206,121 @@ def visit_order(placement: list[str], chain: int, epoch: int, seed: int) -> list
     """
     rng = np.random.default_rng([seed, epoch, chain])
     workers = sorted(set(placement))
-    start = chain % len(workers)
+    start = (chain + shift) % len(workers)
     order: list[int] = []
     for w in workers[start:] + workers[:start]:
         mine = [i for i, p in enumerate(placement) if p == w]
         order += [mine[j] for j in rng.permutation(len(mine))]
     return order
+
+
+def hashed_budget(memory_limits: list[float | None]) -> float:
+    """Bytes the hashed training blocks may take on workers with these memory limits.
+
+    Parameters
+    ----------
+    memory_limits : list of float or None
+        Each worker's memory limit in bytes; a worker without one (None or 0) makes
+        the memory count as enough.
+
+    Returns
+    -------
+    float
+        :data:`HASHED_MEMORY_SHARE` of their sum; infinite when one has no limit.
+    """
+    if any(not limit for limit in memory_limits):
+        return math.inf
+    return HASHED_MEMORY_SHARE * float(sum(memory_limits))
+
+
+def fits_in_memory(rows: int, budget: float) -> bool:
+    """Whether the hashed blocks of ``rows`` training rows can stay in the workers' memory.
+
+    Parameters
+    ----------
+    rows : int
+    budget : float
+        Bytes they may take (:func:`hashed_budget`).
+
+    Returns
+    -------
+    bool
+        Whether ``rows`` times :data:`HASHED_ROW_BYTES` is within ``budget``.
+    """
+    return rows * HASHED_ROW_BYTES <= budget
+
+
+def stream_windows(n_blocks: int, n_workers: int, per_worker: int, passes: int,
+                   seed: int) -> list[list[int]]:
+    """The blocks of each window of a streaming schedule, window after window.
+
+    Each pass takes the blocks in a new shuffled order (so that the order of the
+    files does not steer the models) and cuts it into windows of ``per_worker``
+    blocks for each worker.
+
+    Parameters
+    ----------
+    n_blocks, n_workers, per_worker, passes, seed : int
+
+    Returns
+    -------
+    list of list of int
+        Block indices of each window; a block's worker is its position in the
+        window modulo ``n_workers`` (see :func:`window_placement`).
+    """
+    size = max(1, n_workers * per_worker)
+    windows = []
+    for epoch in range(passes):
+        order = np.random.default_rng([seed, epoch]).permutation(n_blocks).tolist()
+        windows += [order[i:i + size] for i in range(0, n_blocks, size)]
+    return windows
+
+
+def window_placement(window: list[int], workers: list[str]) -> list[str]:
+    """The worker of each block of a window: in turn, so each hashes an even share."""
+    return [workers[j % len(workers)] for j in range(len(window))]
+
+
+class WindowTracker:
+    """Which windows of a streaming schedule are in flight, and when one may go.
+
+    A window is started (its blocks hashed, its visits submitted) only while
+    fewer than ``depth`` windows before it are unfinished, and finished once
+    every chain has visited each of its blocks: then its blocks can be freed.
+
+    Parameters
+    ----------
+    visits : list of int
+        Block visits of each window (its blocks times the chains).
+    depth : int, default 2
+        Windows in flight at most.
+    """
+
+    def __init__(self, visits: list[int], depth: int = 2) -> None:
+        self.left = list(visits)
+        self.depth = depth
+        self.started = 0
+        self.finished = 0
+
+    def start(self) -> list[int]:
+        """Windows to start now (each returned once), in order."""
+        ready = min(len(self.left), self.finished + self.depth)
+        new = list(range(self.started, ready))
+        self.started = max(self.started, ready)
+        return new
+
+    def visited(self, window: int) -> bool:
+        """Count one visit of a block of ``window``; whether that finished the window."""
+        if window >= self.started or self.left[window] <= 0:
+            raise ValueError(f"window {window} has no visit in flight")
+        self.left[window] -= 1
+        while self.finished < self.started and self.left[self.finished] == 0:
+            self.finished += 1
+        return self.left[window] == 0
+
+    def in_flight(self) -> list[int]:
+        """Windows started and not finished."""
+        return [w for w in range(self.started) if self.left[w] > 0]
 
 
 def merged(chains: list[dict[int, SGDRegressor]]) -> dict[int, SGDRegressor]:
@@ -230,6 +356,52 @@ def oof_frame(block: TrainBlock, chains: list[dict[int, SGDRegressor]],
     frame["text_score"] = score.astype(np.float32)
     frame["_label"] = block.y
     return frame
+
+
+def gbm_step(rows: int) -> int:
+    """Every how many rows of each training block the GBM learns from.
+
+    Parameters
+    ----------
+    rows : int
+        Training rows in all.
+
+    Returns
+    -------
+    int
+        The least step that keeps at most :data:`pipeline.params.MAX_ROWS` rows, as
+        :func:`pipeline.distributed.gbm.fit_stacked_gbm` thins them.
+    """
+    return max(1, math.ceil(rows / MAX_ROWS))
+
+
+def gbm_rows(df: pd.DataFrame, spec: FeatureSpec, y_mean: float, step: int, folds: int,
+             chains: list[dict[int, SGDRegressor]]) -> pd.DataFrame:
+    """The GBM's training rows of a partition, hashed again: every ``step``-th row.
+
+    What the streaming schedule gives the GBM: the rows :func:`pipeline.gbm.thin`
+    keeps of :func:`oof_frame`, and their values, without the partition's other
+    rows.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Cleaned rows with ``points``.
+    spec : FeatureSpec
+    y_mean : float
+    step : int
+    folds : int
+        Cross-fitting folds.
+    chains : list of dict
+        The fitted fold models.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :func:`oof_frame`.
+    """
+    return oof_frame(hash_block(df.iloc[::step], spec, y_mean, dense=True, folds=folds),
+                     chains, y_mean)
 
 
 @dataclasses.dataclass
