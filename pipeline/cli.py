@@ -220,8 +220,9 @@ def train(dataset_dir: str, out_model: str, seed: int, model_kind: str,
     """Train the rating model on train/, validate on valid/, save one model file.
 
     Hashed text and category features are computed once on the workers and kept
-    there; SGD regressors (the whole split's and, for LightGBM, the cross-fitting
-    folds') learn in the same passes over them. LightGBM (on the Dask cluster) is
+    there (streamed in windows when they would not fit); SGD regressors (the whole
+    split's and, for LightGBM, the cross-fitting folds') learn in the same passes
+    over them. LightGBM (on the Dask cluster) is
     stacked on the out-of-fold text score. The kept model's 80% prediction interval
     comes from its validation residuals. Progress is logged every few seconds.
     """

@@ -4,7 +4,8 @@ The text score of a training row comes from a linear model fitted without
 that row's fold (cross-fitting, :mod:`pipeline.sgd`), so the GBM learns how
 far to trust the text from honest, out-of-fold scores.  Validation and later
 data get the score of the linear model fitted on the whole training split.
-Both come from blocks hashed once: this module only sees their dense frames.
+This module only sees their dense frames, made where the rows are hashed
+(:mod:`pipeline.distributed.fit`).
 
 Its cost is bounded as the rows grow (see :func:`boosting_plan`): fewer trees
 with a larger learning rate on more rows (as accurate, for less CPU), the
@@ -19,14 +20,39 @@ choices; :mod:`pipeline.distributed.gbm` fits on the cluster.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import blend
-from pipeline.params import GBM_PARAMS, MIN_TREES, SMALL_ROWS, TEXT_WEIGHTS, TREE_POWER
+from pipeline.params import (
+    GBM_PARAMS,
+    MAX_ROWS,
+    MIN_TREES,
+    SMALL_ROWS,
+    TEXT_WEIGHTS,
+    TREE_POWER,
+)
 
 LABEL = "_label"
+
+
+def gbm_step(rows: int) -> int:
+    """Every how many rows of each training block the GBM learns from.
+
+    Parameters
+    ----------
+    rows : int
+        Training rows in all.
+
+    Returns
+    -------
+    int
+        The least step that keeps at most :data:`pipeline.params.MAX_ROWS` rows.
+    """
+    return max(1, math.ceil(rows / MAX_ROWS))
 
 
 def thin(frame: pd.DataFrame, step: int) -> pd.DataFrame:

@@ -286,7 +286,7 @@ def _bounds(interval: Interval, pred: np.ndarray, df: pd.DataFrame,
 class SgdModel(WineModel):
     """A linear model on the hashed features.
 
-    Fitted by :meth:`fit` in memory, or on a Dask cluster from blocks hashed once
+    Fitted by :meth:`fit` in memory, or on a Dask cluster from hashed blocks
     (:func:`pipeline.distributed.fit.fit_candidates`, which passes the fitted state in).
 
     Parameters

@@ -57,18 +57,9 @@ HASHED_ROW_BYTES = 2_100
 #: it, the rows are streamed instead (:func:`pipeline.sgd.fits_in_memory`).
 HASHED_MEMORY_SHARE = 0.4
 
-#: Passes of the streaming schedule, each of which hashes every training row again: one
-#: suffices on the data sizes that need it (far more row updates than
-#: :data:`TARGET_ROW_UPDATES`).
-STREAM_EPOCHS = 1
-
 #: Blocks each worker hashes per window of the streaming schedule; two windows are in
 #: memory at once, so this bounds a worker's hashed rows.
 STREAM_BLOCKS_PER_WORKER = 2
-
-#: Visits of each model chain to a window's blocks in the streaming schedule, each in a
-#: new order: more row updates from one hashing, for the visits' time.
-STREAM_WINDOW_ROUNDS = 1
 
 # ------------------------------------------------------------------------------------ GBM
 

@@ -14,8 +14,9 @@ When the hashed blocks fit in the workers' memory (:func:`fits_in_memory`)
 they are hashed once and kept for every pass, and the GBM's rows are scored
 from them.  When they do not, the rows are streamed: the blocks are hashed in
 windows (:func:`stream_windows`), at most two in memory at once
-(:class:`WindowTracker`), each freed once every chain has visited it, in one
-pass; the GBM's rows are then read and hashed again (:func:`gbm_rows`).
+(:class:`WindowTracker`), each visited by every chain as many times as the
+in-memory schedule would pass over it, then freed: one pass of hashing.  The
+GBM's rows are then read and hashed again (:func:`gbm_rows`).
 
 This module holds what runs on a block; :mod:`pipeline.distributed.sgd`
 drives the passes on the cluster.
@@ -39,7 +40,6 @@ from pipeline.params import (
     HASHED_MEMORY_SHARE,
     HASHED_ROW_BYTES,
     LARGE_ROWS,
-    MAX_ROWS,
     N_FOLDS,
     N_FOLDS_LARGE,
     SGD_PARAMS,
@@ -250,17 +250,16 @@ def fits_in_memory(rows: int, budget: float) -> bool:
     return rows * HASHED_ROW_BYTES <= budget
 
 
-def stream_windows(n_blocks: int, n_workers: int, per_worker: int, passes: int,
+def stream_windows(n_blocks: int, n_workers: int, per_worker: int,
                    seed: int) -> list[list[int]]:
-    """The blocks of each window of a streaming schedule, window after window.
+    """The blocks of each window of a streaming pass, window after window.
 
-    Each pass takes the blocks in a new shuffled order (so that the order of the
-    files does not steer the models) and cuts it into windows of ``per_worker``
-    blocks for each worker.
+    The blocks in a shuffled order (so that the order of the files does not
+    steer the models), cut into windows of ``per_worker`` blocks for each worker.
 
     Parameters
     ----------
-    n_blocks, n_workers, per_worker, passes, seed : int
+    n_blocks, n_workers, per_worker, seed : int
 
     Returns
     -------
@@ -269,11 +268,8 @@ def stream_windows(n_blocks: int, n_workers: int, per_worker: int, passes: int,
         window modulo ``n_workers`` (see :func:`window_placement`).
     """
     size = max(1, n_workers * per_worker)
-    windows = []
-    for epoch in range(passes):
-        order = np.random.default_rng([seed, epoch]).permutation(n_blocks).tolist()
-        windows += [order[i:i + size] for i in range(0, n_blocks, size)]
-    return windows
+    order = np.random.default_rng([seed, 0]).permutation(n_blocks).tolist()
+    return [order[i:i + size] for i in range(0, n_blocks, size)]
 
 
 def window_placement(window: list[int], workers: list[str]) -> list[str]:
@@ -356,23 +352,6 @@ def oof_frame(block: TrainBlock, chains: list[dict[int, SGDRegressor]],
     frame["text_score"] = score.astype(np.float32)
     frame["_label"] = block.y
     return frame
-
-
-def gbm_step(rows: int) -> int:
-    """Every how many rows of each training block the GBM learns from.
-
-    Parameters
-    ----------
-    rows : int
-        Training rows in all.
-
-    Returns
-    -------
-    int
-        The least step that keeps at most :data:`pipeline.params.MAX_ROWS` rows, as
-        :func:`pipeline.distributed.gbm.fit_stacked_gbm` thins them.
-    """
-    return max(1, math.ceil(rows / MAX_ROWS))
 
 
 def gbm_rows(df: pd.DataFrame, spec: FeatureSpec, y_mean: float, step: int, folds: int,

@@ -18,8 +18,9 @@ from pipeline.dataset import Dataset, read_part
 from pipeline.distributed.fit import _hash_train_file, fit_candidates, spread, workers_budget
 from pipeline.distributed.sgd import stream_linear
 from pipeline.features import FeatureSpec
-from pipeline.gbm import thin
+from pipeline.gbm import gbm_step, thin
 from pipeline.metrics import regression_metrics
+from pipeline.model import n_epochs
 from pipeline.params import HASHED_MEMORY_SHARE, MAX_ROWS
 from pipeline.sgd import (
     FULL,
@@ -27,7 +28,6 @@ from pipeline.sgd import (
     chains_for,
     fits_in_memory,
     gbm_rows,
-    gbm_step,
     hash_block,
     hashed_budget,
     new_models,
@@ -52,12 +52,12 @@ def test_the_blocks_of_a_million_rows_fit_two_small_workers_and_of_ten_million_d
     assert fits_in_memory(10**9, hashed_budget([4 * GB, 0]))
 
 
-def test_every_pass_streams_every_block_once_in_windows_a_few_blocks_per_worker():
-    windows = stream_windows(11, n_workers=2, per_worker=2, passes=2, seed=0)
-    assert [len(w) for w in windows] == [4, 4, 3] * 2
-    first, second = windows[:3], windows[3:]
-    assert sorted(sum(first, [])) == sorted(sum(second, [])) == list(range(11))
-    assert sum(first, []) != sum(second, [])  # a new order each pass
+def test_the_pass_streams_every_block_once_in_windows_a_few_blocks_per_worker():
+    windows = stream_windows(11, n_workers=2, per_worker=2, seed=0)
+    assert [len(w) for w in windows] == [4, 4, 3]
+    assert sorted(sum(windows, [])) == list(range(11))
+    assert sum(windows, []) != list(range(11))  # shuffled, not in file order
+    assert stream_windows(11, n_workers=2, per_worker=2, seed=1) != windows
     assert window_placement([7, 3, 5], ["a", "b"]) == ["a", "b", "a"]
 
 
@@ -165,9 +165,9 @@ def test_the_streaming_schedule_hashes_each_file_once_and_the_gbm_rows_again(
     assert hashed == train_rows + valid_rows + train_rows
     for candidate in found.values():
         assert candidate.info["schedule"] == "streaming"
-        assert candidate.info["epochs"] == 1
-    assert found["sgd"].info["window_rounds"] == 1
-    assert found["sgd"].model.estimator_.t_ - 1 == train_rows  # every row, once
+        assert candidate.info["epochs"] == n_epochs(train_rows)
+    # Every row updates the model as often as the passes in memory would make it.
+    assert found["sgd"].model.estimator_.t_ - 1 == n_epochs(train_rows) * train_rows
     assert found["lightgbm"].info["gbm_rows"] == train_rows
     assert found["lightgbm"].info["gbm_every_nth_row"] == 1
     assert mae(found["sgd"]) < 1.8  # one pass over a few thousand rows: a model still
@@ -206,16 +206,16 @@ def test_streamed_blocks_are_freed_behind_the_chains_which_may_visit_them_twice(
     folds = [FULL, 0, 1]
     progress = HeldBlocks(client)
     with get_task_stream(client) as tasks:
-        # Windows of one block per worker, two passes: four windows, two in flight at most.
+        # Windows of one block per worker, each visited twice, two in flight at most.
         chains = stream_linear(client, files, _hash_train_file, (spec, 88.0, False, 2), workers,
-                               1, folds, passes=2, seed=0, rounds=2, progress=progress)
+                               1, folds, rounds=2, seed=0, progress=progress)
     models = {k: m for c in client.gather(chains) for k, m in c.items()}
     assert sorted(models) == folds
-    # SGD counts its updates: every row four times, a fold model's rows outside its fold.
-    assert models[FULL].t_ - 1 == 4 * len(df)
+    # SGD counts its updates: every row twice, a fold model's rows outside its fold.
+    assert models[FULL].t_ - 1 == 2 * len(df)
     outside = (fold_of(df["description"], 2) != 0).sum()
-    assert models[0].t_ - 1 == 4 * outside
+    assert models[0].t_ - 1 == 2 * outside
     keys = [t["key"] for t in tasks.data if isinstance(t["key"], str)]
-    assert sum(k.startswith("hash-train-block") for k in keys) == 2 * len(files)
+    assert sum(k.startswith("hash-train-block") for k in keys) == len(files)
     assert progress.phases == {"hashing", "passes"}
     assert 0 < max(progress.held) <= 2 * len(workers)

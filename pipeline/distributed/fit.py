@@ -12,10 +12,10 @@ passes over the hashed training blocks, on one of two schedules:
   the GBM's out-of-fold text scores come from the same blocks.  Nothing is
   hashed twice.
 * streaming, when they do not: one pass, the blocks hashed in windows as the
-  chains go and freed behind them
-  (:func:`pipeline.distributed.sgd.stream_linear`), so a worker's memory is
-  bounded by the window, not by the data; then each training file is read
-  again for the GBM's rows alone (every n-th, :func:`pipeline.sgd.gbm_rows`).
+  chains go, visited as many times as the in-memory passes would, and freed
+  behind them (:func:`pipeline.distributed.sgd.stream_linear`), so a worker's
+  memory is bounded by the window, not by the data; then each training file is
+  read again for the GBM's rows alone (every n-th, :func:`pipeline.sgd.gbm_rows`).
   Those rows, and only those, are hashed twice.
 """
 
@@ -35,16 +35,16 @@ from pipeline.distributed.cluster import map_files, submit_per_file
 from pipeline.distributed.gbm import fit_stacked_gbm
 from pipeline.distributed.sgd import fit_linear, stream_linear
 from pipeline.features import FeatureSpec, PartitionStats, partition_stats
+from pipeline.gbm import gbm_step
 from pipeline.gbm_features import GBM_FEATURES
 from pipeline.model import WineModel, clip_points, n_epochs
-from pipeline.params import STREAM_BLOCKS_PER_WORKER, STREAM_EPOCHS, STREAM_WINDOW_ROUNDS
+from pipeline.params import STREAM_BLOCKS_PER_WORKER
 from pipeline.progress import StepProgress
 from pipeline.sgd import (
     FULL,
     chains_for,
     fits_in_memory,
     gbm_rows,
-    gbm_step,
     hash_block,
     hash_valid,
     hashed_budget,
@@ -164,8 +164,9 @@ def fit_candidates(
     valid_step : int, default 1
         Hash and score every ``valid_step``-th row of each validation file.
     epochs : int, optional
-        Passes over the training blocks; default :func:`pipeline.model.n_epochs` in
-        memory, :data:`pipeline.params.STREAM_EPOCHS` streaming.
+        Updates of each model by each of its rows; default :func:`pipeline.model.n_epochs`.
+        In memory, passes over the kept blocks; streaming, visits to each window's
+        blocks in the one pass.
     progress : StepProgress, optional
         Phases ``hashing``, ``passes`` and (with the GBM) ``trees``.
     memory_budget : float, optional
@@ -210,11 +211,11 @@ def fit_candidates(
         valid_blocks = submit_per_file(client, _hash_valid_file, valid_files, spec, valid_step,
                                        name="hash-valid-block")
         t_hashed = time.perf_counter()
-        passes = epochs or STREAM_EPOCHS
+        passes = epochs or n_epochs(rows)
         workers = sorted(client.scheduler_info(n_workers=-1)["workers"])[:len(kept)]
         chains = stream_linear(client, kept, _hash_train_file, (spec, y_mean, False, k_folds),
                                workers, STREAM_BLOCKS_PER_WORKER, folds, passes, seed,
-                               STREAM_WINDOW_ROUNDS, valid_blocks, progress)
+                               valid_blocks, progress)
         n_chains_workers = len(workers)
     else:
         placement = spread(client, len(kept))
@@ -248,8 +249,6 @@ def fit_candidates(
             "models_in_the_passes": len(folds), "stats_from_dataset": recorded,
             "seconds_hashing": round(t_hashed - t0, 3),
             "seconds_passes": round(t_fit - t_hashed, 3)}
-    if streaming:
-        info["window_rounds"] = STREAM_WINDOW_ROUNDS
     dense = valid[list(GBM_FEATURES)]
     found = {"sgd": Candidate(sgd, info, valid[["actual", "linear"]].to_numpy(), dense)}
     if gbm:

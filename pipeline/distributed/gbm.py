@@ -16,10 +16,10 @@ import pandas as pd
 from distributed import Client, Future
 from lightgbm.dask import DaskLGBMRegressor
 
-from pipeline.gbm import LABEL, boosting_plan, choose_text_weight, thin
+from pipeline.gbm import LABEL, boosting_plan, choose_text_weight, gbm_step, thin
 from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
 from pipeline.model import SgdModel, StackedGbmModel, blend
-from pipeline.params import GBM_PARAMS, MAX_ROWS, ROWS_PER_MACHINE
+from pipeline.params import GBM_PARAMS, ROWS_PER_MACHINE
 
 
 def _meta() -> pd.DataFrame:
@@ -47,7 +47,8 @@ def fit_stacked_gbm(
     ----------
     client : distributed.Client
     train_frames : list of distributed.Future
-        :func:`pipeline.sgd.oof_frame` of every training block.
+        :func:`pipeline.sgd.oof_frame` of every training block (or
+        :func:`pipeline.sgd.gbm_rows`, already thinned).
     train_rows : int
         Rows in them.
     valid : pandas.DataFrame
@@ -64,7 +65,7 @@ def fit_stacked_gbm(
     predicted : numpy.ndarray
         The stacked model's validation predictions (unclipped points), row for row.
     """
-    step = max(1, math.ceil(train_rows / MAX_ROWS))
+    step = gbm_step(train_rows)
     parts = [client.submit(thin, f, step, key=f"gbm-rows-{f.key}") for f in train_frames]
     train = dd.from_delayed(parts, meta=_meta(), verify_meta=False)
     rows = int(math.ceil(train_rows / step))

@@ -92,15 +92,14 @@ def stream_linear(
     workers: list[str],
     per_worker: int,
     folds: list[int],
-    passes: int,
+    rounds: int,
     seed: int = 0,
-    rounds: int = 1,
     others: list[Future] | None = None,
     progress: StepProgress | None = None,
 ) -> list[Future]:
     """Fit the models of ``folds`` as :func:`fit_linear` does, hashing the blocks as they go.
 
-    The files are hashed in windows of ``per_worker`` blocks per worker
+    One pass over the files: they are hashed in windows of ``per_worker`` blocks per worker
     (:func:`pipeline.sgd.stream_windows`), each block on the worker the chains
     visit it on; a window is started only when every chain has visited the blocks
     of the window two before it, whose blocks are then freed.  A worker so holds
@@ -121,11 +120,12 @@ def stream_linear(
         The workers to hash and visit on, in a fixed order (no more than the files).
     per_worker : int
         Blocks per worker in a window.
-    folds, passes, seed
-        See :func:`fit_linear`.  Every pass hashes every file again.
-    rounds : int, default 1
+    folds : list of int
+        See :func:`fit_linear`.
+    rounds : int
         Visits of each chain to a window's blocks, each in a new order, before the
-        next window: more updates from one hashing.
+        next window: as many updates from one hashing as ``rounds`` passes give.
+    seed : int, default 0
     others : list of distributed.Future
         Hashing started beside (the validation blocks), counted in the progress.
     progress : StepProgress, optional
@@ -138,7 +138,7 @@ def stream_linear(
         See :func:`fit_linear`.
     """
     chains = chains_for(folds, len(workers))
-    windows = stream_windows(len(files), len(workers), per_worker, passes, seed)
+    windows = stream_windows(len(files), len(workers), per_worker, seed)
     tracker = WindowTracker([len(w) * len(chains) * rounds for w in windows])
     run = uuid.uuid4().hex[:8]
     heads: list[object] = [new_models(carried, seed) for carried in chains]
