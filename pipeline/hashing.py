@@ -11,6 +11,10 @@ once and the rows' codes (from ``pandas.factorize``) are mapped to its column.
 The matrices equal scikit-learn's bit for bit (the tests compare them with
 :mod:`benchmarks.sklearn_features`, the same features built the scikit-learn way),
 so a model trained on either scores the same.
+
+The split's hash of a description (:func:`pipeline.splitting.split_bucket`) is
+here too, BLAKE2b in one kernel with the whitespace squeezing
+(:func:`squeezed_blake2b`), equal to :mod:`hashlib`'s.
 """
 
 from __future__ import annotations
