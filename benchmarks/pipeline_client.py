@@ -230,7 +230,7 @@ def _pid() -> int:
 def _warm_up(remote: bool = False) -> None:
     import importlib
 
-    for name in ("lightgbm.dask", "pyarrow.parquet", "sklearn.linear_model",
+    for name in ("lightgbm", "pyarrow.parquet", "sklearn.linear_model",
                  "pipeline.features", "pipeline.distributed.fit", "pipeline.steps.evaluate",
                  "pipeline.steps.make_dataset", "pipeline.steps.predict",
                  "pipeline.steps.train", *(("s3fs", "upath") if remote else ())):

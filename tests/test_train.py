@@ -11,15 +11,18 @@ import scipy.sparse as sp
 from conftest import read_split
 from pipeline.dataset import Dataset
 from pipeline.distributed.fit import fit_candidates
+from pipeline.distributed.gbm import fit_booster, fit_stacked_gbm
 from pipeline.features import FeatureSpec
 from pipeline.gbm import (
     GBM_PARAMS,
+    LABEL,
     MIN_TREES,
     SMALL_ROWS,
     TEXT_WEIGHTS,
     boosting_plan,
     choose_text_weight,
 )
+from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
 from pipeline.metrics import regression_metrics
 from pipeline.model import SgdModel, StackedGbmModel, n_epochs
 from pipeline.model_file import load_model
@@ -366,3 +369,40 @@ def test_evaluate_reports_the_interval_overall_and_per_segment(client, model_pat
     if record.get("other") is not None:  # both kinds side by side
         assert record["other"]["test"]["all"]["n"] == len(test)
         assert "range: held" in document
+
+
+def _gbm_rows(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({name: rng.normal(size=rows).astype(np.float32)
+                          for name in GBM_FEATURES})
+    for name in GBM_CATEGORIES:
+        frame[name] = rng.integers(0, 8, size=rows).astype(np.float32)
+    frame[LABEL] = 2.0 * frame["text_score"] + rng.normal(size=rows)
+    return frame
+
+
+def test_the_gbm_is_the_same_wherever_its_rows_live(client, model_path):
+    # LightGBM learns in one task: the model must not depend on which worker made
+    # which out-of-fold frame (over several LightGBM machines it did, run to run).
+    frames = [_gbm_rows(3_000, seed) for seed in range(4)]
+    valid = _gbm_rows(1_000, seed=9)
+    text_model = load_model(model_path)
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    predictions = []
+    for shift in (0, 1):
+        placed = [client.scatter(f, workers=[workers[(i + shift) % 2]], hash=False)
+                  for i, f in enumerate(frames)]
+        holders = [client.who_has([f])[f.key] for f in placed]
+        assert holders == [(workers[(i + shift) % 2],) for i in range(len(frames))]
+        model, info, predicted = fit_stacked_gbm(client, placed, 12_000, valid, text_model)
+        assert info["threads"] == 1 and info["gbm_rows"] == 12_000
+        predictions.append(predicted)
+    np.testing.assert_array_equal(*predictions)
+    # And the same as LightGBM on the same rows in this process.
+    params = {**GBM_PARAMS, **boosting_plan(12_000)}
+    booster, curve = fit_booster(frames, valid, params, seed=0, threads=1)
+    best = int(np.argmin(curve)) + 1
+    assert model.best_iteration_ == best
+    np.testing.assert_array_equal(
+        model.booster_.predict(valid[list(GBM_FEATURES)], num_iteration=best),
+        booster.predict(valid[list(GBM_FEATURES)], num_iteration=best))

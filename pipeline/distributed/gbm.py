@@ -1,34 +1,62 @@
-"""The stacked model's LightGBM, fitted with LightGBM's Dask interface on the cluster.
+"""The stacked model's LightGBM, fitted in one task on the cluster.
 
-The out-of-fold frames stay on the workers that made them; each worker's
-LightGBM machine learns from its share with that worker's threads (see
-:mod:`pipeline.gbm` for the model and its plan).
+The out-of-fold frames are made on the workers that hold the blocks, thinned to
+at most :data:`pipeline.params.MAX_ROWS` rows, and joined on one worker, where
+LightGBM learns from them with that worker's threads (see :mod:`pipeline.gbm` for
+the model and its plan).  One machine, not LightGBM's Dask interface over
+several: the rows are bounded, and over several machines the model depended on
+which worker LightGBM ranked first (it finds each machine's bins from that
+machine's rows, in an order taken from a set), so it changed from run to run,
+and the trees were chosen on the first machine's share of the validation rows.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
-import dask.dataframe as dd
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from distributed import Client, Future
-from lightgbm.dask import DaskLGBMRegressor
 
 from pipeline.gbm import LABEL, boosting_plan, choose_text_weight, gbm_step, thin
 from pipeline.gbm_features import GBM_CATEGORIES, GBM_FEATURES
 from pipeline.model import SgdModel, StackedGbmModel, blend
-from pipeline.params import GBM_PARAMS, ROWS_PER_MACHINE
+from pipeline.params import GBM_PARAMS
 
 
-def _meta() -> pd.DataFrame:
-    columns = {name: pd.Series(dtype="float32") for name in GBM_FEATURES}
-    return pd.DataFrame({**columns, LABEL: pd.Series(dtype="float64")})
+def fit_booster(frames: list[pd.DataFrame], valid: pd.DataFrame, params: dict, seed: int,
+                threads: int) -> tuple[lgb.Booster, np.ndarray]:
+    """LightGBM on the training frames, with the l1 on ``valid`` after every tree.
+
+    Parameters
+    ----------
+    frames : list of pandas.DataFrame
+        :func:`pipeline.gbm.thin` frames of out-of-fold scores, in file order.
+    valid : pandas.DataFrame
+        Validation rows: :data:`GBM_FEATURES` and :data:`pipeline.gbm.LABEL`.
+    params : dict
+        :data:`pipeline.params.GBM_PARAMS` and the boosting plan.
+    seed : int
+    threads : int
+
+    Returns
+    -------
+    booster : lightgbm.Booster
+    curve : numpy.ndarray
+        Validation l1 after each tree, to choose how many to keep.
+    """
+    rows = [f for f in frames if len(f)] or frames[:1]
+    train = pd.concat(rows) if len(rows) > 1 else rows[0]
+    features = list(GBM_FEATURES)
+    gbm = lgb.LGBMRegressor(random_state=seed, n_jobs=threads, **params)
+    gbm.fit(train[features], train[LABEL], eval_X=(valid[features],), eval_y=(valid[LABEL],),
+            eval_metric="l1", categorical_feature=list(GBM_CATEGORIES))
+    return gbm.booster_, np.asarray(gbm.evals_result_["valid_0"]["l1"])
 
 
 def _threads(client: Client) -> int:
-    """Threads of the workers' LightGBM machines (the fewest a worker has)."""
+    """Threads of the worker LightGBM runs on (the fewest a worker has)."""
     info = client.scheduler_info(n_workers=-1)["workers"].values()
     return max(1, min((w.get("nthreads", 1) for w in info), default=1))
 
@@ -61,46 +89,32 @@ def fit_stacked_gbm(
     -------
     model : StackedGbmModel
     info : dict
-        Rows used, best iteration, machines, threads, the blend.
+        Rows used, best iteration, threads, the blend.
     predicted : numpy.ndarray
         The stacked model's validation predictions (unclipped points), row for row.
     """
     step = gbm_step(train_rows)
     parts = [client.submit(thin, f, step, key=f"gbm-rows-{f.key}") for f in train_frames]
-    train = dd.from_delayed(parts, meta=_meta(), verify_meta=False)
     rows = int(math.ceil(train_rows / step))
-    workers = len(client.scheduler_info(n_workers=-1)["workers"])
-    machines = max(1, min(workers, rows // ROWS_PER_MACHINE))
-    features = list(GBM_FEATURES)
-    eval_frame = dd.from_pandas(valid[[*features, LABEL]], npartitions=machines)
-    train = train.repartition(npartitions=machines) if train.npartitions > machines else train
-    train, eval_frame = client.persist([train, eval_frame])
-    # lightgbm.dask gives each machine its worker's threads.
     threads = _threads(client)
     plan = boosting_plan(rows)
     params = {**GBM_PARAMS, **plan}
-    gbm = DaskLGBMRegressor(client=client, random_state=seed, **params)
-    with warnings.catch_warnings():
-        # The estimator always carries n_jobs, which the Dask interface sets per worker.
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        gbm.fit(
-            train[features], train[LABEL],
-            eval_X=(eval_frame[features],), eval_y=(eval_frame[LABEL],), eval_metric="l1",
-            categorical_feature=list(GBM_CATEGORIES),
-        )
-    curve = np.asarray(gbm.evals_result_["valid_0"]["l1"])
+    features = list(GBM_FEATURES)
+    [eval_rows] = client.scatter([valid[[*features, LABEL]]])
+    booster, curve = client.submit(fit_booster, parts, eval_rows, params, seed, threads,
+                                   key=f"lightgbm-{parts[0].key}").result()
     best = int(np.argmin(curve)) + 1
     mean = text_model.target_mean_
-    trees = gbm.booster_.predict(valid[features], num_iteration=best) + mean
+    trees = booster.predict(valid[features], num_iteration=best) + mean
     actual = valid[LABEL].to_numpy() + mean
     text = valid["text_score"].to_numpy(dtype="float64")
     text_weight = choose_text_weight(trees, text, actual)
     model = StackedGbmModel(
-        text_model_=text_model, booster_=gbm.booster_, best_iteration_=best,
+        text_model_=text_model, booster_=booster, best_iteration_=best,
         target_mean_=mean, text_weight_=text_weight,
         metadata={"model": "lightgbm", "params": {**params, "seed": seed}},
     )
     info = {"gbm_rows": rows, "gbm_every_nth_row": step, **plan, "best_iteration": best,
-            "machines": machines, "threads_per_machine": threads,
-            "valid_l1_at_best": float(curve[best - 1]), "text_weight": text_weight}
+            "threads": threads, "valid_l1_at_best": float(curve[best - 1]),
+            "text_weight": text_weight}
     return model, info, blend(trees, text, text_weight)
