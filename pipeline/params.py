@@ -81,10 +81,6 @@ GBM_PARAMS = {
     "verbose": -1,
 }
 
-#: Rows per LightGBM machine at least: below this, the per-tree network exchange
-#: between workers costs more than it saves, so fewer workers take part.
-ROWS_PER_MACHINE = 100_000
-
 #: Most training rows the GBM learns from; above it, evenly spread rows of each block.
 MAX_ROWS = 2_000_000
 
