@@ -13,6 +13,7 @@ and the trees were chosen on the first machine's share of the validation rows.
 from __future__ import annotations
 
 import math
+import uuid
 
 import lightgbm as lgb
 import numpy as np
@@ -102,7 +103,7 @@ def fit_stacked_gbm(
     features = list(GBM_FEATURES)
     [eval_rows] = client.scatter([valid[[*features, LABEL]]])
     booster, curve = client.submit(fit_booster, parts, eval_rows, params, seed, threads,
-                                   key=f"lightgbm-{parts[0].key}").result()
+                                   key=f"lightgbm-{uuid.uuid4().hex[:8]}").result()
     best = int(np.argmin(curve)) + 1
     mean = text_model.target_mean_
     trees = booster.predict(valid[features], num_iteration=best) + mean
