@@ -47,8 +47,7 @@ def fit_booster(frames: list[pd.DataFrame], valid: pd.DataFrame, params: dict, s
     curve : numpy.ndarray
         Validation l1 after each tree, to choose how many to keep.
     """
-    rows = [f for f in frames if len(f)] or frames[:1]
-    train = pd.concat(rows) if len(rows) > 1 else rows[0]
+    train = pd.concat(frames)
     features = list(GBM_FEATURES)
     gbm = lgb.LGBMRegressor(random_state=seed, n_jobs=threads, **params)
     gbm.fit(train[features], train[LABEL], eval_X=(valid[features],), eval_y=(valid[LABEL],),
